@@ -1,0 +1,179 @@
+//! The bracketed request time, `[06/Feb/2019:00:00:38 +0000]`, parsed by hand.
+//!
+//! AWS: "The time at which the request was received; these dates and times
+//! are in Coordinated Universal Time (UTC). The format, using strftime()
+//! terminology, is as follows: `[%d/%b/%Y:%H:%M:%S %z]`". The layout is fixed
+//! (28 bytes), so a format-string parser per line would only cost time. The
+//! offset is honoured and the result is microseconds since the Unix epoch, UTC.
+
+/// Length of `[DD/Mon/YYYY:HH:MM:SS +HHMM]`.
+pub const TIME_LEN: usize = 28;
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Reads a bracketed time at the start of `input`.
+///
+/// Returns microseconds since the epoch in UTC, or `None` when the first
+/// [`TIME_LEN`] bytes are not a valid time (wrong shape, a month not spelled
+/// `Jan` … `Dec`, a date or time that does not exist, an offset out of range).
+/// What follows the closing bracket is not looked at.
+pub fn bracketed_time(input: &[u8]) -> Option<i64> {
+    let t: &[u8; TIME_LEN] = input.get(..TIME_LEN)?.try_into().ok()?;
+    let punct = [
+        (0, b'['),
+        (3, b'/'),
+        (7, b'/'),
+        (12, b':'),
+        (15, b':'),
+        (18, b':'),
+        (21, b' '),
+        (27, b']'),
+    ];
+    if punct.iter().any(|&(i, c)| t[i] != c) {
+        return None;
+    }
+    let day = digits(&t[1..3])?;
+    let month = MONTHS.iter().position(|m| m[..] == t[4..7])? as u32 + 1;
+    let year = digits(&t[8..12])?;
+    let hour = digits(&t[13..15])?;
+    let minute = digits(&t[16..18])?;
+    let second = digits(&t[19..21])?;
+    let sign: i64 = match t[22] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let off_h = digits(&t[23..25])?;
+    let off_m = digits(&t[25..27])?;
+    if day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || off_h > 23
+        || off_m > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month, day);
+    let local =
+        days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
+    let offset = sign * (i64::from(off_h) * 3_600 + i64::from(off_m) * 60);
+    Some((local - offset) * 1_000_000)
+}
+
+/// Parses ASCII digits (all of them must be digits).
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+fn is_leap(year: u32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Option<i64> {
+        bracketed_time(s.as_bytes())
+    }
+
+    #[test]
+    fn utc() {
+        // 2019-02-06T00:00:38Z
+        assert_eq!(
+            t("[06/Feb/2019:00:00:38 +0000]"),
+            Some(1_549_411_238_000_000)
+        );
+    }
+
+    #[test]
+    fn offsets_are_applied() {
+        // 14:48:42 +0200 is 12:48:42 UTC.
+        assert_eq!(
+            t("[09/Feb/2021:14:48:42 +0200]"),
+            t("[09/Feb/2021:12:48:42 +0000]")
+        );
+        // 16:42:07 -0500 is 21:42:07 UTC.
+        assert_eq!(
+            t("[10/Feb/2012:16:42:07 -0500]"),
+            t("[10/Feb/2012:21:42:07 +0000]")
+        );
+        // An offset can move the record to the next day.
+        assert_eq!(
+            t("[31/Dec/2023:23:30:00 -0100]"),
+            t("[01/Jan/2024:00:30:00 +0000]")
+        );
+    }
+
+    #[test]
+    fn leap_days() {
+        assert!(t("[29/Feb/2024:00:00:00 +0000]").is_some());
+        assert!(t("[29/Feb/2000:00:00:00 +0000]").is_some());
+        assert!(t("[29/Feb/2023:00:00:00 +0000]").is_none());
+        assert!(t("[29/Feb/1900:00:00:00 +0000]").is_none());
+    }
+
+    #[test]
+    fn rejects_what_does_not_exist_or_is_misshapen() {
+        for bad in [
+            "[31/Apr/2024:00:00:00 +0000]",
+            "[00/Jan/2024:00:00:00 +0000]",
+            "[01/Jan/2024:24:00:00 +0000]",
+            "[01/Jan/2024:00:60:00 +0000]",
+            "[01/Jan/2024:00:00:60 +0000]",
+            "[01/jan/2024:00:00:00 +0000]",
+            "[01/JAN/2024:00:00:00 +0000]",
+            "[01/Jan/2024:00:00:00 +2400]",
+            "[01/Jan/2024:00:00:00 +0060]",
+            "[01/Jan/2024:00:00:00 0000]",
+            "[01/Jan/2024:00:00:00]",
+            "[01/Jan/2024:00:00:00.5 +0000]",
+            "[1/Jan/2024:00:00:00 +0000]",
+            "-",
+            "",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn civil_days_match_chrono() {
+        use chrono::NaiveDate;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1600, 3, 1)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).expect("valid");
+            assert_eq!(
+                days_from_civil(i64::from(y), m, d),
+                (date - epoch).num_days()
+            );
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Framing: cutting a stream of bytes into chunks of whole lines, with line
+//! numbers and byte offsets, without ever holding a whole object.
+//!
+//! A [`ChunkReader`] reads about [`CHUNK_SIZE`] bytes at a time and cuts
+//! after the last `\n`; the rest is carried into the next chunk. Chunks are
+//! independent, so they can be parsed on any thread; each knows the number
+//! of its first line and the byte offset of its first byte. A final line
+//! without `\n` is a line. A line longer than [`MAX_LINE`] becomes a chunk of
+//! its own, holding its first [`MAX_LINE`] bytes and marked
+//! [`Chunk::overlong`]; the rest of it is skipped, so memory stays bounded
+//! whatever the input.
+
+use std::io::{self, Read};
+
+/// The target size of a chunk.
+pub const CHUNK_SIZE: usize = 4 << 20;
+
+/// The longest line read as a line (16 MiB); longer ones are rejected as
+/// `line_too_long`.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// A run of whole lines from one object.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The bytes: lines separated by `\n`; the last may lack it.
+    pub data: Vec<u8>,
+    /// 1-based number of the first line.
+    pub first_line: u64,
+    /// Byte offset of `data[0]` in the (decompressed) object.
+    pub first_offset: u64,
+    /// The chunk is the first [`MAX_LINE`] bytes of one longer line, whose
+    /// full length is given.
+    pub overlong: Option<u64>,
+}
+
+/// One line of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// 1-based line number in the object.
+    pub number: u64,
+    /// Byte offset of the line's first byte in the object.
+    pub offset: u64,
+    /// The line without its `\n`.
+    pub bytes: &'a [u8],
+}
+
+impl Chunk {
+    /// The lines of this chunk, in order.
+    pub fn lines(&self) -> impl Iterator<Item = Line<'_>> {
+        let mut rest: &[u8] = &self.data;
+        let mut number = self.first_line;
+        let mut offset = self.first_offset;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let (bytes, consumed) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], i + 1),
+                None => (rest, rest.len()),
+            };
+            let line = Line {
+                number,
+                offset,
+                bytes,
+            };
+            rest = &rest[consumed..];
+            number += 1;
+            offset += consumed as u64;
+            Some(line)
+        })
+    }
+}
+
+/// Cuts a byte stream into [`Chunk`]s.
+pub struct ChunkReader<R> {
+    inner: R,
+    carry: Vec<u8>,
+    next_line: u64,
+    next_offset: u64,
+    chunk_size: usize,
+    max_line: usize,
+    eof: bool,
+}
+
+impl<R: Read> ChunkReader<R> {
+    /// Reads `inner` in chunks of about [`CHUNK_SIZE`] bytes.
+    pub fn new(inner: R) -> Self {
+        Self::with_sizes(inner, CHUNK_SIZE, MAX_LINE)
+    }
+
+    /// Reads `inner` with a given chunk size and line limit (tests use small
+    /// ones).
+    pub fn with_sizes(inner: R, chunk_size: usize, max_line: usize) -> Self {
+        ChunkReader {
+            inner,
+            carry: Vec::new(),
+            next_line: 1,
+            next_offset: 0,
+            chunk_size: chunk_size.max(1),
+            max_line: max_line.max(1),
+            eof: false,
+        }
+    }
+
+    /// The next chunk, or `None` at the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// Reading or decompressing failed; the chunks before it were whole.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        // Look for a newline in the new bytes only.
+        let mut scanned = buf.len();
+        loop {
+            let target = buf.len().max(scanned) + self.chunk_size;
+            if !self.eof && buf.len() < target {
+                self.fill(&mut buf, target)?;
+            }
+            let cut = if buf.len() >= self.chunk_size || self.eof {
+                memchr::memrchr(b'\n', &buf[scanned.min(buf.len())..]).map(|i| scanned + i)
+            } else {
+                None
+            };
+            if let Some(i) = cut {
+                self.carry = buf.split_off(i + 1);
+                return Ok(Some(self.emit(buf)));
+            }
+            if buf.len() > self.max_line {
+                return self.overlong(buf).map(Some);
+            }
+            if self.eof {
+                return Ok((!buf.is_empty()).then(|| self.emit(buf)));
+            }
+            scanned = buf.len();
+        }
+    }
+
+    fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> io::Result<()> {
+        while buf.len() < target {
+            let start = buf.len();
+            buf.resize(target, 0);
+            match self.inner.read(&mut buf[start..]) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => buf.truncate(start + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, data: Vec<u8>) -> Chunk {
+        let chunk = Chunk {
+            first_line: self.next_line,
+            first_offset: self.next_offset,
+            overlong: None,
+            data,
+        };
+        self.next_line += memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
+        self.next_offset += chunk.data.len() as u64;
+        chunk
+    }
+
+    /// `buf` holds the start of a line longer than the limit and no `\n`:
+    /// keep its first `max_line` bytes and skip to the end of the line.
+    fn overlong(&mut self, mut buf: Vec<u8>) -> io::Result<Chunk> {
+        let mut length = buf.len() as u64;
+        buf.truncate(self.max_line);
+        let mut scratch = vec![0u8; 64 * 1024];
+        let mut newline = false;
+        while !newline && !self.eof {
+            let n = match self.inner.read(&mut scratch) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let part = &scratch[..n];
+            match memchr::memchr(b'\n', part) {
+                Some(i) => {
+                    length += i as u64;
+                    self.carry.extend_from_slice(&part[i + 1..]);
+                    newline = true;
+                }
+                None => length += n as u64,
+            }
+        }
+        let chunk = Chunk {
+            data: buf,
+            first_line: self.next_line,
+            first_offset: self.next_offset,
+            overlong: Some(length),
+        };
+        self.next_line += 1;
+        self.next_offset += length + u64::from(newline);
+        Ok(chunk)
+    }
+}
+
+impl<R: Read> Iterator for ChunkReader<R> {
+    type Item = io::Result<Chunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_chunk().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `n` bytes per call.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn collect(
+        input: &[u8],
+        chunk: usize,
+        max: usize,
+        trickle: usize,
+    ) -> Vec<(u64, u64, Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        for c in ChunkReader::with_sizes(Trickle(input, trickle), chunk, max) {
+            let c = c.expect("read");
+            if c.overlong.is_some() {
+                out.push((c.first_line, c.first_offset, c.data.clone(), true));
+                continue;
+            }
+            for l in c.lines() {
+                out.push((l.number, l.offset, l.bytes.to_vec(), false));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn any_chunk_size_gives_the_same_lines() {
+        let input = b"one\ntwo\r\n\nthree four\nlast-without-newline";
+        let want = collect(input, 1 << 20, 1 << 20, 1 << 20);
+        assert_eq!(want.len(), 5);
+        assert_eq!(want[4], (5, 21, b"last-without-newline".to_vec(), false));
+        assert_eq!(want[2], (3, 9, b"".to_vec(), false));
+        for chunk in 1..12 {
+            for trickle in [1, 3, 7, 100] {
+                assert_eq!(
+                    collect(input, chunk, 1 << 20, trickle),
+                    want,
+                    "{chunk} {trickle}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_and_numbering_goes_on() {
+        let input = b"ok\n0123456789abcdef\nnext\n0123456789";
+        let got = collect(input, 4, 8, 3);
+        assert_eq!(got[0], (1, 0, b"ok".to_vec(), false));
+        assert!(got[1].3, "line 2 is overlong");
+        assert_eq!(got[1].0, 2);
+        assert_eq!(got[1].2.len(), 8);
+        assert_eq!(got[2], (3, 20, b"next".to_vec(), false));
+        assert!(got[3].3, "final line without newline is overlong too");
+        assert_eq!(got[3].1, 25);
+    }
+
+    #[test]
+    fn empty_input_has_no_chunks() {
+        assert!(collect(b"", 4, 8, 1).is_empty());
+    }
+}

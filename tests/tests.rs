@@ -1,0 +1,11 @@
+//! All integration tests, compiled into one binary (each extra test binary
+//! costs seconds of linking).
+
+// The shared conformance corpus: real log lines and the row each must give.
+mod conformance;
+// Shared helpers: sample paths, the CLI under test.
+mod util;
+// `s3logs check`.
+mod check;
+// Property tests of the parser.
+mod props;

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow::record_batch::RecordBatch;
+use serde_json::{Map, Value, json};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled sample logs.
+pub fn sample_logs() -> PathBuf {
+    root().join("sample-logs")
+}
+
+/// `../shared` beside the repository, or `S3LOGS_SHARED`.
+pub fn shared() -> PathBuf {
+    std::env::var_os("S3LOGS_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"))
+}
+
+/// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn iso(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| format!("invalid {micros}"))
+}
+
+/// One row of a batch as a JSON object keyed by column name, with
+/// timestamps as ISO strings: the representation of `cases.jsonl`.
+pub fn row_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        let v = if col.is_null(row) {
+            Value::Null
+        } else {
+            match field.data_type() {
+                DataType::Utf8 => json!(col.as_string::<i32>().value(row)),
+                DataType::Int16 => json!(col.as_primitive::<Int16Type>().value(row)),
+                DataType::Int32 => json!(col.as_primitive::<Int32Type>().value(row)),
+                DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(row)),
+                DataType::Boolean => json!(col.as_boolean().value(row)),
+                DataType::Timestamp(..) => {
+                    json!(iso(col
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .value(row)))
+                }
+                other => json!(format!("unhandled type {other}")),
+            }
+        };
+        out.insert(field.name().clone(), v);
+    }
+    out
+}
