@@ -1,6 +1,46 @@
-//! placeholder
+//! # s3logs
+//!
+//! Turns Amazon S3 server access logs into a lake you can trust and answers
+//! audit and billing questions about it in SQL.
+//!
+//! ```text
+//!  log objects ──► source ──► chunks of lines ──► parse ──► LogRecord<'a>
+//!  (dirs, .gz,      (discover,   (lines: framing,    (nom, zero-copy,
+//!   .zst)            decode)      line numbers)        no allocation)
+//!                                                         │
+//!                       rejects (raw bytes + reason) ◄────┤
+//!                                                         ▼
+//!                                    batch::LogBatchBuilder ──► RecordBatch
+//!                                                         │
+//!                                                         ▼
+//!                                        Parquet / Delta lake ──► SQL
+//! ```
+//!
+//! - [`parse`]: one line to a [`parse::LogRecord`] borrowing the line, or a
+//!   [`parse::ParseLineError`] with a reason code and byte offset.
+//! - [`schema`]: the table contract (column names, types, order).
+//! - [`source`]: finding objects, decompressing them, cutting them into
+//!   chunks of whole lines that any thread can parse.
+//! - [`batch`]: records to Arrow batches.
+//! - [`check`]: validating objects in parallel (`s3logs check`).
+//! - [`corpus`]: a deterministic generator of realistic corpora.
+//!
+//! ```
+//! use s3logs::parse::{parse_line, text};
+//!
+//! let line = br#"79a5 awsexamplebucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a5 3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /awsexamplebucket1?versioning HTTP/1.1" 200 - 113 - 7 - "-" "S3Console/0.4" - s9lz= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.2 arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP Yes us-east-1"#;
+//! let rec = parse_line(line).expect("a valid line");
+//! assert_eq!(rec.field_count, 27);
+//! assert_eq!(rec.acl_required, Some(true));
+//! assert_eq!(rec.key, None);
+//! assert_eq!(text(rec.request_uri.unwrap()), "GET /awsexamplebucket1?versioning HTTP/1.1");
+//! ```
 #![deny(missing_docs)]
+#![warn(clippy::clone_on_ref_ptr)]
+
 pub mod batch;
+pub mod check;
+pub mod corpus;
 pub mod parse;
 pub mod schema;
 pub mod source;

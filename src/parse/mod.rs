@@ -25,7 +25,8 @@ pub use error::{ParseLineError, Reason};
 pub use record::{LogRecord, joined_tokens, text};
 pub use time::{TIME_LEN, bracketed_time, days_from_civil};
 
-use field::{is_aida, is_host_id, is_operation, next_token, number, skip_spaces};
+pub use field::is_operation;
+use field::{is_aida, is_host_id, next_token, number, skip_spaces};
 
 type Result<T> = std::result::Result<T, ParseLineError>;
 
@@ -248,11 +249,11 @@ impl<'a> Parser<'a> {
                 return self.fail(Reason::BadOperation, start);
             }
             count += 1;
-            if let (Some((id, _)), Some((_, requester_end))) = (prev, prev2) {
-                if is_operation(tok) {
-                    let requester_len = start.len() - requester_end.len();
-                    return Ok((&start[..requester_len], id, tok, after));
-                }
+            if let (Some((id, _)), Some((_, requester_end))) = (prev, prev2)
+                && is_operation(tok)
+            {
+                let requester_len = start.len() - requester_end.len();
+                return Ok((&start[..requester_len], id, tok, after));
             }
             prev2 = prev;
             prev = Some((tok, after));
@@ -370,14 +371,14 @@ impl<'a> Parser<'a> {
                     break 'fields;
                 };
                 self.no_quote(tok, cursor)?;
-                if i == 1 && is_aida(tok) {
-                    if let Some((host, after_host)) = next_token(after) {
-                        if is_host_id(host) {
-                            let start = skip_spaces(cursor);
-                            tok = &start[..start.len() - after_host.len()];
-                            after = after_host;
-                        }
-                    }
+                if i == 1
+                    && is_aida(tok)
+                    && let Some((host, after_host)) = next_token(after)
+                    && is_host_id(host)
+                {
+                    let start = skip_spaces(cursor);
+                    tok = &start[..start.len() - after_host.len()];
+                    after = after_host;
                 }
                 *slot = dash(tok);
                 count += 1;

@@ -20,7 +20,7 @@ pub struct LogRecord<'a> {
     pub request_time: i64,
     /// 4. The requester's IP address, not validated.
     pub remote_ip: Option<&'a [u8]>,
-    /// 5. The requester; may span several tokens (`… CloudFront Origin Access
+    /// 5\. The requester; may span several tokens (`… CloudFront Origin Access
     /// Identity E2…`), in which case the slice holds the run of tokens with
     /// the separators as logged: [`text`] joins them with single spaces.
     pub requester: Option<&'a [u8]>,
@@ -50,7 +50,7 @@ pub struct LogRecord<'a> {
     pub user_agent: Option<&'a [u8]>,
     /// 18. The version id.
     pub version_id: Option<&'a [u8]>,
-    /// 19. The host id; a 2019 two-part host id spans two tokens (see
+    /// 19\. The host id; a 2019 two-part host id spans two tokens (see
     /// [`LogRecord::requester`] for how that is stored).
     pub host_id: Option<&'a [u8]>,
     /// 20. `SigV2`, `SigV4`.

@@ -57,9 +57,7 @@ fn field_counts_from_17_to_27_and_extra() {
 
 #[test]
 fn dashes_are_null_except_acl_required() {
-    let line = format!(
-        "- - [06/Feb/2019:00:00:38 +0000] - - - REST.GET.OBJECT - - - - - - - - - - - - - - - - - - - -"
-    );
+    let line = "- - [06/Feb/2019:00:00:38 +0000] - - - REST.GET.OBJECT - - - - - - - - - - - - - - - - - - - -".to_string();
     let r = ok(&line);
     assert_eq!(r.bucket_owner, None);
     assert_eq!(r.request_uri, None);

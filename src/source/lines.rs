@@ -80,6 +80,7 @@ pub struct ChunkReader<R> {
     chunk_size: usize,
     max_line: usize,
     eof: bool,
+    failed: bool,
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -99,6 +100,7 @@ impl<R: Read> ChunkReader<R> {
             chunk_size: chunk_size.max(1),
             max_line: max_line.max(1),
             eof: false,
+            failed: false,
         }
     }
 
@@ -210,8 +212,14 @@ impl<R: Read> ChunkReader<R> {
 impl<R: Read> Iterator for ChunkReader<R> {
     type Item = io::Result<Chunk>;
 
+    /// The chunks, then at most one error, after which the stream ends.
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_chunk().transpose()
+        if self.failed {
+            return None;
+        }
+        let next = self.next_chunk();
+        self.failed = next.is_err();
+        next.transpose()
     }
 }
 
@@ -280,6 +288,28 @@ mod tests {
         assert_eq!(got[2], (3, 20, b"next".to_vec(), false));
         assert!(got[3].3, "final line without newline is overlong too");
         assert_eq!(got[3].1, 25);
+    }
+
+    /// A reader that fails after some bytes.
+    struct Failing(usize);
+
+    impl Read for Failing {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("corrupt"));
+            }
+            let n = self.0.min(out.len());
+            out[..n].fill(b'\n');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_stream() {
+        let items: Vec<_> = ChunkReader::with_sizes(Failing(10), 4, 8).collect();
+        assert!(items.last().is_some_and(|r| r.is_err()));
+        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 1);
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Command-line types and dispatch. One file per subcommand; the library
+//! never sees clap.
+
+mod check;
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, listed in `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: every line was read
+  1  finished, but some lines were rejected (check) or more than allowed (ingest)
+  2  usage, configuration or I/O error, including an unreadable input";
+
+/// Turn Amazon S3 server access logs into a lake you can trust, and answer
+/// audit and billing questions about it in SQL.
+#[derive(Debug, Parser)]
+#[command(name = "s3logs", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true, env = "S3LOGS_THREADS")]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate log files or folders without writing anything.
+    Check(check::CheckArgs),
+    /// Generate a realistic synthetic corpus of access logs.
+    Gen(generate::GenArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("setting up {n} threads: {e}"))?;
+    }
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Gen(args) => generate::run(args),
+    }
+}
+
+/// Whether an error is stdout being closed by the reader (`| head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Table on a terminal, the machine format otherwise.
+fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
