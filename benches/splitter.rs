@@ -10,8 +10,10 @@ use std::time::Instant;
 
 fn main() {
     let Some(dir) = std::env::args().skip(1).find(|a| !a.starts_with("--")) else {
-        eprintln!("usage: splitter <folder>");
-        std::process::exit(2);
+        // `cargo test --all-targets` runs every bench once with no folder:
+        // nothing to measure then.
+        eprintln!("usage: splitter <folder> (no folder given: nothing measured)");
+        return;
     };
     let (objects, errors) = s3logs::source::discover(&[dir]);
     if !errors.is_empty() {
