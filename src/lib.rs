@@ -41,6 +41,8 @@
 pub mod batch;
 pub mod check;
 pub mod corpus;
+pub mod ingest;
+pub mod lake;
 pub mod parse;
 pub mod schema;
 pub mod source;

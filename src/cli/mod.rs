@@ -3,6 +3,7 @@
 
 mod check;
 mod generate;
+mod ingest;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ pub struct Cli {
 enum Command {
     /// Validate log files or folders without writing anything.
     Check(check::CheckArgs),
+    /// Ingest log objects not seen before into the lake (one atomic run).
+    Ingest(ingest::IngestArgs),
     /// Generate a realistic synthetic corpus of access logs.
     Gen(generate::GenArgs),
 }
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Gen(args) => generate::run(args),
+        Command::Ingest(args) => ingest::run_cmd(args),
     }
 }
 

@@ -118,3 +118,58 @@ mod tests {
         assert_eq!(objects[0].size, 1);
     }
 }
+
+/// The delivery time a log object's name carries, microseconds since the
+/// epoch: the `YYYY-mm-DD-HH-MM-SS` that starts the last path component
+/// (SimplePrefix, and PartitionedPrefix with `DeliveryTime`). `None` when the
+/// name has no such time, or for PartitionedPrefix with `EventTime`, whose
+/// name holds the event day and `00-00-00` instead.
+pub fn delivery_time(name: &str) -> Option<i64> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let b = base.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = std::str::from_utf8(b.get(r)?).ok()?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    for i in [4, 7, 10, 13, 16] {
+        if b[i] != b'-' {
+            return None;
+        }
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let event_time_layout =
+        (h, mi, s) == (0, 0, 0) && name.contains(&format!("/{y:04}/{mo:02}/{d:02}/"));
+    if event_time_layout {
+        return None;
+    }
+    let days = crate::parse::days_from_civil(i64::from(y), mo, d);
+    Some(((days * 86_400) + i64::from(h * 3600 + mi * 60 + s)) * 1_000_000)
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::delivery_time;
+
+    #[test]
+    fn delivery_time_from_names() {
+        let t = delivery_time("logs/2024-03-04-02-00-00-507BF4DE51B20A40").expect("simple");
+        assert_eq!(t, delivery_time("2024-03-04-02-00-00-X").expect("bare"));
+        assert_eq!(t % 86_400_000_000, 2 * 3_600_000_000);
+        assert_eq!(
+            delivery_time("p/111/eu-west-1/b/2024/03/01/2024-03-01-00-00-00-AB"),
+            None,
+            "EventTime layout carries no delivery time"
+        );
+        assert!(delivery_time("p/111/eu-west-1/b/2024/03/01/2024-03-01-05-10-00-AB").is_some());
+        assert_eq!(delivery_time("notes.txt"), None);
+    }
+}

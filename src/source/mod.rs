@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-pub use discover::{Object, discover};
+pub use discover::{Object, delivery_time, discover};
 pub use lines::{Chunk, ChunkReader, Line, MAX_LINE};
 
 /// How an object's bytes are stored.

@@ -1,0 +1,73 @@
+//! `s3logs ingest`: log folders into the lake, incrementally.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use s3logs::ingest::{Options, run};
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Log files or folders (walked recursively; .gz and .zst are detected
+    /// by their magic bytes).
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+
+    /// The lake's folder.
+    #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
+    lake: PathBuf,
+
+    /// Exit 1 when rejected lines exceed this share of lines read (the run
+    /// still commits what it read).
+    #[arg(long, env = "S3LOGS_MAX_REJECT_RATIO", default_value_t = 0.01)]
+    max_reject_ratio: f64,
+
+    /// Write the run summary as JSON to this file, or `-` for stdout.
+    #[arg(long, env = "S3LOGS_SUMMARY_JSON")]
+    summary_json: Option<PathBuf>,
+
+    /// Memory for buffered rows, in MiB, before the largest day is written
+    /// out.
+    #[arg(long, env = "S3LOGS_MEMORY_MB", default_value_t = 192)]
+    memory_mb: usize,
+
+    /// Seconds to wait for another run writing to the same lake.
+    #[arg(long, env = "S3LOGS_LOCK_WAIT", default_value_t = 300)]
+    lock_wait: u64,
+}
+
+pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = Options::new(args.sources, args.lake);
+    opts.memory_budget = args.memory_mb.max(16) << 20;
+    opts.lock_wait = Duration::from_secs(args.lock_wait);
+    opts.progress = std::io::stderr().is_terminal();
+    let outcome = run(&opts)?;
+    let summary = outcome.summary;
+    eprint!("{}", summary.human());
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
+        if path.as_os_str() == "-" {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{json}").context("writing the summary")?;
+        } else {
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("writing the summary to {}", path.display()))?;
+        }
+    }
+    Ok(if !summary.errors.is_empty() {
+        ExitCode::from(2)
+    } else if summary.reject_ratio() > args.max_reject_ratio {
+        eprintln!(
+            "s3logs: {:.2}% of lines were rejected, more than --max-reject-ratio {}",
+            summary.reject_ratio() * 100.0,
+            args.max_reject_ratio
+        );
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,734 @@
+//! One ingest run: log objects not seen before, into the lake, as one
+//! all-or-nothing unit (see [`crate::lake`]).
+//!
+//! ```text
+//!  reader thread ──chunks──► rayon workers ──parsed chunks, in order──► main
+//!  (objects in order,        (parse, build Arrow,             (partition buffers
+//!   decompress)               split by date)                   by date, memory budget)
+//!                                                                  │ largest day
+//!                                                                  ▼
+//!                                                  writer thread: sort, Parquet, sync
+//! ```
+//!
+//! Work is handed on in input order and flushes depend only on the data, so
+//! the same input always gives the same files. An object that fails part
+//! way is named, and every row it contributed is taken out of the files
+//! before anything is committed; its ledger entry is not written, so the
+//! next run tries it again.
+
+pub mod summary;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
+use arrow::datatypes::TimestampMicrosecondType;
+use deltalake::kernel::Add;
+use rayon::prelude::*;
+
+use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
+use crate::lake::ledger::{self, Entry};
+use crate::lake::manifest::Manifest;
+use crate::lake::{Lake, Table, read_parquet, write_parquet};
+use crate::parse::{Reason, parse_line};
+use crate::schema;
+use crate::source::{Chunk, ChunkReader, Object, delivery_time, discover, open};
+
+pub use summary::{DaySummary, LagHistogram, Summary};
+
+/// Options of an ingest run (resolved from the command line).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Log files and folders.
+    pub sources: Vec<PathBuf>,
+    /// The lake's root folder.
+    pub lake: PathBuf,
+    /// Buffered Arrow data, in bytes, above which the largest day is
+    /// written out. Bounds memory whatever the input size.
+    pub memory_budget: usize,
+    /// How long to wait for another writer's lock.
+    pub lock_wait: Duration,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+impl Options {
+    /// Options with the defaults for everything but the paths.
+    pub fn new(sources: Vec<PathBuf>, lake: PathBuf) -> Self {
+        Options {
+            sources,
+            lake,
+            memory_budget: 192 << 20,
+            lock_wait: Duration::from_secs(300),
+            progress: false,
+        }
+    }
+}
+
+/// What the parse of one chunk produced.
+struct Parsed {
+    object: usize,
+    /// Record batches, one per UTC day in the chunk.
+    days: Vec<(i32, RecordBatch)>,
+    rejects: Vec<Reject>,
+    records: u64,
+    lossy: u64,
+    bytes: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    lag: LagHistogram,
+}
+
+/// A message from the reader thread.
+enum Read {
+    Chunk(usize, Chunk),
+    Failed(usize, String),
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn day_of(micros: i64) -> i32 {
+    micros.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// `YYYY-MM-DD` of a Date32 value.
+pub fn date_string(day: i32) -> String {
+    let (y, m, d) = crate::corpus::civil_from_days(i64::from(day));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn parse_chunk(
+    object: usize,
+    source: &str,
+    chunk: &Chunk,
+    delivered: Option<i64>,
+) -> Result<Parsed> {
+    let mut out = Parsed {
+        object,
+        days: Vec::new(),
+        rejects: Vec::new(),
+        records: 0,
+        lossy: 0,
+        bytes: chunk.overlong.unwrap_or(chunk.data.len() as u64),
+        first: None,
+        last: None,
+        lag: LagHistogram::default(),
+    };
+    let source_arc: Arc<str> = Arc::from(source);
+    if chunk.overlong.is_some() {
+        out.rejects.push(Reject {
+            source_file: source_arc,
+            source_line: chunk.first_line as i64,
+            byte_offset: chunk.first_offset as i64,
+            reason: Reason::LineTooLong.as_str(),
+            raw: chunk.data.clone(),
+        });
+        return Ok(out);
+    }
+    let mut builder = LogBatchBuilder::default();
+    let mut batches = Vec::new();
+    for line in chunk.lines() {
+        match parse_line(line.bytes) {
+            Ok(rec) => {
+                out.records += 1;
+                out.lossy += u64::from(rec.lossy_utf8);
+                out.first = Some(
+                    out.first
+                        .map_or(rec.request_time, |f| f.min(rec.request_time)),
+                );
+                out.last = Some(
+                    out.last
+                        .map_or(rec.request_time, |l| l.max(rec.request_time)),
+                );
+                if let Some(d) = delivered {
+                    out.lag.add((d - rec.request_time) / 1_000_000);
+                }
+                builder.append(&rec, source, line.number as i64);
+                if builder.is_full() {
+                    batches.push(builder.finish());
+                }
+            }
+            Err(e) => out.rejects.push(Reject {
+                source_file: Arc::clone(&source_arc),
+                source_line: line.number as i64,
+                byte_offset: line.offset as i64,
+                reason: e.reason.as_str(),
+                raw: line.bytes.to_vec(),
+            }),
+        }
+    }
+    if !builder.is_empty() {
+        batches.push(builder.finish());
+    }
+    for batch in batches {
+        out.days.extend(split_by_day(&batch)?);
+    }
+    Ok(out)
+}
+
+/// Splits a batch of records into one batch per UTC day.
+fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
+    let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+    let days: Vec<i32> = times.values().iter().map(|&t| day_of(t)).collect();
+    let distinct: BTreeSet<i32> = days.iter().copied().collect();
+    if distinct.len() <= 1 {
+        return Ok(distinct.into_iter().map(|d| (d, batch.clone())).collect());
+    }
+    distinct
+        .into_iter()
+        .map(|d| {
+            let mask = BooleanArray::from_iter(days.iter().map(|&x| Some(x == d)));
+            Ok((d, filter_record_batch(batch, &mask)?))
+        })
+        .collect()
+}
+
+/// Sorts rows by `request_time`, then `source_file`, `source_line`: a total
+/// order, so files do not depend on arrival order.
+fn sort_records(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let batch = concat_batches(&schema::records(), batches)?;
+    let cols = [2usize, 28, 29].map(|i| SortColumn {
+        values: Arc::clone(batch.column(i)),
+        options: None,
+    });
+    let idx = lexsort_to_indices(&cols, None)?;
+    Ok(take_record_batch(&batch, &idx)?)
+}
+
+/// A day's rows handed to the writer thread.
+struct FlushJob {
+    day: i32,
+    batches: Vec<RecordBatch>,
+    objects: BTreeSet<usize>,
+    rel_path: String,
+}
+
+/// A file the writer thread finished.
+struct Flushed {
+    day: i32,
+    rel_path: String,
+    rows: i64,
+    size: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+    objects: BTreeSet<usize>,
+}
+
+fn write_day(dir: &Path, job: &FlushJob) -> Result<Flushed> {
+    let sorted = sort_records(&job.batches)?;
+    let times = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
+    let (first, last) = (
+        times.values().first().copied(),
+        times.values().last().copied(),
+    );
+    let written = write_parquet(&dir.join(&job.rel_path), schema::records(), &[sorted])?;
+    Ok(Flushed {
+        day: job.day,
+        rel_path: job.rel_path.clone(),
+        rows: written.rows,
+        size: written.size,
+        first,
+        last,
+        objects: job.objects.clone(),
+    })
+}
+
+fn iso_millis(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The Delta `add` action of a file written into a table.
+fn add_action(
+    rel_path: &str,
+    size: i64,
+    rows: i64,
+    day: Option<i32>,
+    times: Option<(i64, i64)>,
+) -> Add {
+    let mut stats = serde_json::json!({ "numRecords": rows });
+    if let Some((lo, hi)) = times {
+        stats["minValues"] = serde_json::json!({ "request_time": iso_millis(lo) });
+        // Millisecond precision: round the maximum up so pruning stays safe.
+        stats["maxValues"] = serde_json::json!({ "request_time": iso_millis(hi + 999) });
+        stats["nullCount"] = serde_json::json!({ "request_time": 0 });
+    }
+    Add {
+        path: rel_path.to_string(),
+        partition_values: day
+            .map(|d| (schema::DATE.to_string(), Some(date_string(d))))
+            .into_iter()
+            .collect(),
+        size,
+        modification_time: now_micros() / 1000,
+        data_change: true,
+        stats: Some(stats.to_string()),
+        ..Add::default()
+    }
+}
+
+/// Per-object tallies for the ledger.
+#[derive(Default, Clone)]
+struct ObjectTally {
+    records: i64,
+    rejects: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+    failed: Option<String>,
+}
+
+/// The outcome of a run: its summary, and whether anything failed.
+pub struct Outcome {
+    /// What the run did.
+    pub summary: Summary,
+}
+
+/// Runs an ingest.
+///
+/// # Errors
+///
+/// The lake cannot be locked, read or written. Unreadable objects are not
+/// errors of the run: they are named in [`Summary::errors`].
+pub fn run(opts: &Options) -> Result<Outcome> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let started = Instant::now();
+    let lake = Lake::new(&opts.lake);
+    let _lock = lake.lock(opts.lock_wait)?;
+    rt.block_on(lake.recover())
+        .context("completing an interrupted run")?;
+    let logs_table = rt.block_on(lake.open_or_create(Table::Logs))?;
+    rt.block_on(lake.open_or_create(Table::Rejects))?;
+    let ledger_table = rt.block_on(lake.open_or_create(Table::Ingested))?;
+    let seq = rt.block_on(Lake::committed_seq(&ledger_table))? + 1;
+    let run_id = format!("run-{seq:06}");
+    let seen = rt.block_on(ledger::read(&lake, &ledger_table))?;
+    let existing_days = rt.block_on(Lake::dates(&logs_table))?;
+
+    let mut summary = Summary::default();
+    let (found, missing) = discover(&opts.sources);
+    for m in missing {
+        summary
+            .errors
+            .push(format!("{}: {}", m.path.display(), m.error));
+    }
+    summary.objects_found = found.len() as u64;
+
+    // Plan: what is new, what is unchanged, what changed.
+    let mut todo: Vec<(Object, String)> = Vec::new();
+    for object in found {
+        let name = match std::fs::canonicalize(&object.path) {
+            Ok(p) => p.display().to_string(),
+            Err(e) => {
+                summary
+                    .errors
+                    .push(format!("{}: {e}", object.path.display()));
+                continue;
+            }
+        };
+        let modified = object.modified.and_then(|m| {
+            m.duration_since(UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_micros() as i64)
+        });
+        match seen.get(&name) {
+            Some(s) if s.size == object.size as i64 && s.modified == modified => {
+                summary.objects_skipped += 1;
+            }
+            Some(s) => summary.errors.push(format!(
+                "{name}: changed since it was ingested (size {} -> {}); S3 log objects never \
+                 change, so it was not read again",
+                s.size, object.size
+            )),
+            None => todo.push((object, name)),
+        }
+    }
+
+    let table_dir = lake.table_dir(Table::Logs);
+    let mut tallies = vec![ObjectTally::default(); todo.len()];
+    let mut days: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut lag = LagHistogram::default();
+    let mut rejects: Vec<Reject> = Vec::new();
+    let mut flushed: Vec<Flushed> = Vec::new();
+
+    if !todo.is_empty() {
+        let total_bytes: u64 = todo.iter().map(|(o, _)| o.size).sum();
+        let bar = progress_bar(opts.progress, total_bytes);
+        let delivered: Vec<Option<i64>> = todo
+            .iter()
+            .map(|(o, name)| {
+                delivery_time(name).or_else(|| {
+                    o.modified.and_then(|m| {
+                        m.duration_since(UNIX_EPOCH)
+                            .ok()
+                            .map(|d| d.as_micros() as i64)
+                    })
+                })
+            })
+            .collect();
+        let names: Vec<String> = todo.iter().map(|(_, n)| n.clone()).collect();
+        let paths: Vec<PathBuf> = todo.iter().map(|(o, _)| o.path.clone()).collect();
+        let workers = rayon::current_num_threads().max(1);
+        std::thread::scope(|scope| -> Result<()> {
+            let (chunk_tx, chunk_rx) = sync_channel::<Read>(workers * 2);
+            scope.spawn(move || read_objects(&paths, chunk_tx));
+            let (job_tx, job_rx) = sync_channel::<FlushJob>(1);
+            let writer = scope.spawn(|| -> Result<Vec<Flushed>> {
+                let mut done = Vec::new();
+                for job in job_rx {
+                    done.push(write_day(&table_dir, &job)?);
+                }
+                Ok(done)
+            });
+            let mut buffers: BTreeMap<i32, (Vec<RecordBatch>, usize, BTreeSet<usize>)> =
+                BTreeMap::new();
+            let mut buffered = 0usize;
+            let mut file_no = 0usize;
+            let mut send = |day: i32,
+                            (batches, _, objects): (Vec<RecordBatch>, usize, BTreeSet<usize>)|
+             -> Result<()> {
+                let rel_path = format!(
+                    "{}={}/part-{seq:06}-{file_no:05}.zstd.parquet",
+                    schema::DATE,
+                    date_string(day)
+                );
+                file_no += 1;
+                job_tx
+                    .send(FlushJob {
+                        day,
+                        batches,
+                        objects,
+                        rel_path,
+                    })
+                    .map_err(|_| anyhow!("the Parquet writer stopped"))
+            };
+            let mut wave: Vec<Read> = Vec::with_capacity(workers * 2);
+            let mut rx: Option<Receiver<Read>> = Some(chunk_rx);
+            while let Some(r) = rx.as_ref() {
+                wave.clear();
+                match r.recv() {
+                    Ok(first) => wave.push(first),
+                    Err(_) => {
+                        rx = None;
+                        continue;
+                    }
+                }
+                while wave.len() < workers * 2 {
+                    match r.try_recv() {
+                        Ok(item) => wave.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let parsed: Vec<Result<Parsed, (usize, String)>> = wave
+                    .par_iter()
+                    .map(|item| match item {
+                        Read::Chunk(i, chunk) => parse_chunk(*i, &names[*i], chunk, delivered[*i])
+                            .map_err(|e| (*i, format!("{e:#}"))),
+                        Read::Failed(i, why) => Err((*i, why.clone())),
+                    })
+                    .collect();
+                for p in parsed {
+                    let p = match p {
+                        Ok(p) => p,
+                        Err((i, why)) => {
+                            tallies[i].failed.get_or_insert(why);
+                            continue;
+                        }
+                    };
+                    bar.inc(p.bytes);
+                    summary.bytes += p.bytes;
+                    summary.lossy_utf8_records += p.lossy;
+                    let t = &mut tallies[p.object];
+                    t.records += p.records as i64;
+                    t.rejects += p.rejects.len() as i64;
+                    t.first = min_opt(t.first, p.first);
+                    t.last = t.last.max(p.last);
+                    lag.merge(&p.lag);
+                    rejects.extend(p.rejects);
+                    for (day, batch) in p.days {
+                        *days.entry(day).or_default() += batch.num_rows() as u64;
+                        let size = batch.get_array_memory_size();
+                        let buf = buffers.entry(day).or_default();
+                        buf.0.push(batch);
+                        buf.1 += size;
+                        buf.2.insert(p.object);
+                        buffered += size;
+                    }
+                    while buffered > opts.memory_budget {
+                        let Some((&day, _)) = buffers
+                            .iter()
+                            .max_by_key(|(d, b)| (b.1, std::cmp::Reverse(**d)))
+                        else {
+                            break;
+                        };
+                        if let Some(buf) = buffers.remove(&day) {
+                            buffered -= buf.1;
+                            send(day, buf)?;
+                        }
+                    }
+                }
+            }
+            for (day, buf) in std::mem::take(&mut buffers) {
+                send(day, buf)?;
+            }
+            drop(send);
+            drop(job_tx);
+            flushed = writer
+                .join()
+                .map_err(|_| anyhow!("the Parquet writer panicked"))??;
+            bar.finish_and_clear();
+            Ok(())
+        })?;
+    }
+
+    // Objects that failed: name them, and take their rows back out.
+    let failed: BTreeSet<usize> = tallies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.failed.as_ref().map(|_| i))
+        .collect();
+    for &i in &failed {
+        let why = tallies[i].failed.clone().unwrap_or_default();
+        summary.errors.push(format!(
+            "{}: {why}; none of its records were committed",
+            todo[i].1
+        ));
+    }
+    summary.objects_failed = failed.len() as u64;
+    if !failed.is_empty() {
+        let failed_names: BTreeSet<&str> = failed.iter().map(|&i| todo[i].1.as_str()).collect();
+        rejects.retain(|r| !failed_names.contains(&*r.source_file));
+        for f in flushed
+            .iter_mut()
+            .filter(|f| !f.objects.is_disjoint(&failed))
+        {
+            remove_rows_of(&table_dir, f, &failed_names, &mut days)?;
+        }
+        flushed.retain(|f| f.rows > 0);
+    }
+
+    // Ledger entries for the objects read whole.
+    let now = now_micros();
+    let entries: Vec<Entry> = todo
+        .iter()
+        .zip(&tallies)
+        .filter(|(_, t)| t.failed.is_none())
+        .map(|((o, name), t)| Entry {
+            object: name.clone(),
+            size: o.size as i64,
+            modified: o.modified.and_then(|m| {
+                m.duration_since(UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_micros() as i64)
+            }),
+            etag: None,
+            records: t.records,
+            rejects: t.rejects,
+            first_request_time: t.first,
+            last_request_time: t.last,
+            run_id: run_id.clone(),
+            ingested_at: now,
+        })
+        .collect();
+    summary.objects_ingested = entries.len() as u64;
+
+    if entries.is_empty() {
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.table_version = logs_table.version().map(|v| v as i64);
+        return Ok(Outcome { summary });
+    }
+
+    // Write rejects and ledger files, then the manifest, then commit.
+    let mut adds: BTreeMap<Table, Vec<Add>> = BTreeMap::new();
+    adds.insert(
+        Table::Logs,
+        flushed
+            .iter()
+            .map(|f| {
+                add_action(
+                    &f.rel_path,
+                    f.size,
+                    f.rows,
+                    Some(f.day),
+                    f.first.zip(f.last),
+                )
+            })
+            .collect(),
+    );
+    for r in &rejects {
+        *summary.rejects.entry(r.reason).or_default() += 1;
+    }
+    summary.rejected = rejects.len() as u64;
+    if !rejects.is_empty() {
+        let mut b = RejectBatchBuilder::default();
+        for r in &rejects {
+            b.append(r, &run_id);
+        }
+        let rel = format!("part-{seq:06}-00000.zstd.parquet");
+        let w = write_parquet(
+            &lake.table_dir(Table::Rejects).join(&rel),
+            schema::rejects(),
+            &[b.finish()],
+        )?;
+        adds.insert(
+            Table::Rejects,
+            vec![add_action(&rel, w.size, w.rows, None, None)],
+        );
+    }
+    let rel = format!("part-{seq:06}-00000.zstd.parquet");
+    let w = write_parquet(
+        &lake.table_dir(Table::Ingested).join(&rel),
+        ledger::schema(),
+        &[ledger::to_batch(&entries)?],
+    )?;
+    adds.insert(
+        Table::Ingested,
+        vec![add_action(&rel, w.size, w.rows, None, None)],
+    );
+
+    let manifest = Manifest {
+        seq,
+        run_id: run_id.clone(),
+        kind: "ingest".into(),
+        adds,
+        removes: BTreeMap::new(),
+    };
+    let path = lake.write_manifest(&manifest)?;
+    crash_point("after-manifest");
+    let version = rt.block_on(lake.commit_manifest(&path, &manifest))?;
+
+    summary.run_id = run_id;
+    summary.committed = true;
+    summary.table_version = Some(version);
+    summary.records = days.values().sum();
+    summary.days = days
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(&d, &n)| {
+            let date = date_string(d);
+            let late = existing_days.contains(&date);
+            DaySummary {
+                date,
+                records: n,
+                late,
+            }
+        })
+        .collect();
+    summary.late_records = summary
+        .days
+        .iter()
+        .filter(|d| d.late)
+        .map(|d| d.records)
+        .sum();
+    summary.delivery_lag_max_secs = lag.max();
+    summary.delivery_lag_p50_secs = lag.p50();
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
+    Ok(Outcome { summary })
+}
+
+/// For crash tests: `S3LOGS_CRASH_AT=<point>` aborts the process there.
+fn crash_point(point: &str) {
+    if std::env::var("S3LOGS_CRASH_AT").is_ok_and(|p| p == point) {
+        std::process::abort();
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Rewrites a written file without the rows of failed objects.
+fn remove_rows_of(
+    dir: &Path,
+    f: &mut Flushed,
+    failed: &BTreeSet<&str>,
+    days: &mut BTreeMap<i32, u64>,
+) -> Result<()> {
+    let path = dir.join(&f.rel_path);
+    let mut kept = Vec::new();
+    let mut removed = 0u64;
+    for b in read_parquet(&path)? {
+        let src: &StringArray = b.column(28).as_string::<i32>();
+        let mask = BooleanArray::from_iter(
+            (0..b.num_rows()).map(|i| Some(src.is_null(i) || !failed.contains(src.value(i)))),
+        );
+        let keep = filter_record_batch(&b, &mask)?;
+        removed += (b.num_rows() - keep.num_rows()) as u64;
+        kept.push(keep);
+    }
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    if let Some(n) = days.get_mut(&f.day) {
+        *n -= removed.min(*n);
+    }
+    let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+    f.rows = rows as i64;
+    if rows == 0 {
+        return Ok(());
+    }
+    f.rel_path = f.rel_path.replace(".zstd.parquet", "-r.zstd.parquet");
+    let w = write_parquet(&dir.join(&f.rel_path), schema::records(), &kept)?;
+    f.size = w.size;
+    Ok(())
+}
+
+/// The reader thread: every object in order, cut into chunks.
+fn read_objects(paths: &[PathBuf], tx: SyncSender<Read>) {
+    for (i, path) in paths.iter().enumerate() {
+        let reader = match open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                if tx.send(Read::Failed(i, e.to_string())).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for chunk in ChunkReader::new(reader) {
+            let msg = match chunk {
+                Ok(c) => Read::Chunk(i, c),
+                Err(e) => Read::Failed(i, format!("reading failed: {e}")),
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn progress_bar(enabled: bool, total: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {bar:30} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,211 @@
+//! The run summary: what a cron job needs to know after a run, for humans
+//! (stderr) and as JSON (`--summary-json`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Delivery lag distribution, in log-spaced buckets (about 9% wide), so the
+/// median is an estimate and says so.
+#[derive(Clone, Debug, Default)]
+pub struct LagHistogram {
+    buckets: BTreeMap<u32, u64>,
+    max: i64,
+    count: u64,
+}
+
+const STEPS_PER_DOUBLING: f64 = 8.0;
+
+impl LagHistogram {
+    /// Records one lag in seconds (negative lags count as 0).
+    pub fn add(&mut self, lag_secs: i64) {
+        let lag = lag_secs.max(0);
+        let b = ((lag as f64 + 1.0).log2() * STEPS_PER_DOUBLING) as u32;
+        *self.buckets.entry(b).or_default() += 1;
+        self.max = self.max.max(lag);
+        self.count += 1;
+    }
+
+    /// Adds another histogram.
+    pub fn merge(&mut self, other: &LagHistogram) {
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_default() += n;
+        }
+        self.max = self.max.max(other.max);
+        self.count += other.count;
+    }
+
+    /// The largest lag, exact.
+    pub fn max(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    /// The median lag, to within a bucket (the bucket's midpoint).
+    pub fn p50(&self) -> Option<i64> {
+        let half = self.count.div_ceil(2);
+        let mut seen = 0;
+        for (b, n) in &self.buckets {
+            seen += n;
+            if seen >= half {
+                let lo = 2f64.powf(f64::from(*b) / STEPS_PER_DOUBLING) - 1.0;
+                let hi = 2f64.powf(f64::from(*b + 1) / STEPS_PER_DOUBLING) - 1.0;
+                return Some(((lo + hi) / 2.0).round() as i64);
+            }
+        }
+        None
+    }
+}
+
+/// One day the run added records to.
+#[derive(Clone, Debug, Serialize)]
+pub struct DaySummary {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Records added to the day.
+    pub records: u64,
+    /// The day already held data before this run: these records are late.
+    pub late: bool,
+}
+
+/// What one ingest run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// The run id stored in the tables (empty when nothing was committed).
+    pub run_id: String,
+    /// Objects found under the sources.
+    pub objects_found: u64,
+    /// Objects read in this run.
+    pub objects_ingested: u64,
+    /// Objects skipped because the ledger already holds them unchanged.
+    pub objects_skipped: u64,
+    /// Objects that could not be read (named in `errors`); none of their
+    /// records were committed.
+    pub objects_failed: u64,
+    /// Records committed.
+    pub records: u64,
+    /// Rejected lines committed to `rejects`, by reason.
+    pub rejects: BTreeMap<&'static str, u64>,
+    /// Total rejected lines.
+    pub rejected: u64,
+    /// Records with at least one field needing UTF-8 replacement.
+    pub lossy_utf8_records: u64,
+    /// Days that received records, with counts.
+    pub days: Vec<DaySummary>,
+    /// Records that landed in days that already held data before this run.
+    pub late_records: u64,
+    /// Largest delivery lag in seconds (delivery time from the object name,
+    /// else the file's modification time).
+    pub delivery_lag_max_secs: Option<i64>,
+    /// Median delivery lag in seconds, an estimate (log-spaced buckets).
+    pub delivery_lag_p50_secs: Option<i64>,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Throughput, decompressed MB per second.
+    pub mb_per_sec: f64,
+    /// Version of the `logs` table after the run.
+    pub table_version: Option<i64>,
+    /// Whether the run committed anything.
+    pub committed: bool,
+    /// Errors, each naming the object or path.
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    /// Rejected lines as a share of all lines read.
+    pub fn reject_ratio(&self) -> f64 {
+        let lines = self.records + self.rejected;
+        if lines == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / lines as f64
+        }
+    }
+
+    /// The human summary, for stderr.
+    pub fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        if !self.committed {
+            let _ = writeln!(
+                s,
+                "s3logs: nothing new: {} objects found, {} already ingested; nothing committed",
+                self.objects_found, self.objects_skipped
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "s3logs: run {}: {} objects ({} skipped, {} failed), {} records, {} rejected, {:.1} MB in {:.2}s ({:.1} MB/s), logs table version {}",
+                self.run_id,
+                self.objects_ingested,
+                self.objects_skipped,
+                self.objects_failed,
+                self.records,
+                self.rejected,
+                self.bytes as f64 / 1e6,
+                self.seconds,
+                self.mb_per_sec,
+                self.table_version.unwrap_or(0)
+            );
+            if !self.rejects.is_empty() {
+                let r: Vec<String> = self
+                    .rejects
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(s, "  rejects: {}", r.join(" "));
+            }
+            if self.lossy_utf8_records > 0 {
+                let _ = writeln!(
+                    s,
+                    "  records with invalid UTF-8 (replaced): {}",
+                    self.lossy_utf8_records
+                );
+            }
+            let days: Vec<String> = self
+                .days
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {}{}",
+                        d.date,
+                        d.records,
+                        if d.late { " (late)" } else { "" }
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "  days changed: {}", days.join(", "));
+            let _ = writeln!(
+                s,
+                "  late records (into days that already held data): {}",
+                self.late_records
+            );
+            if let (Some(max), Some(p50)) = (self.delivery_lag_max_secs, self.delivery_lag_p50_secs)
+            {
+                let _ = writeln!(s, "  delivery lag: max {max}s, median about {p50}s");
+            }
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "s3logs: error: {e}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_is_within_a_bucket() {
+        let mut h = LagHistogram::default();
+        for lag in [10, 100, 1000, 3600, 7200] {
+            h.add(lag);
+        }
+        let p50 = h.p50().expect("some");
+        assert!((900..=1100).contains(&p50), "{p50}");
+        assert_eq!(h.max(), Some(7200));
+        assert_eq!(LagHistogram::default().p50(), None);
+    }
+}

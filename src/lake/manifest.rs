@@ -1,0 +1,102 @@
+//! The write-ahead manifest of a run: every file it will add to each table,
+//! written (atomically, by rename) before the first commit and removed after
+//! the last. See the [lake module](super) docs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use deltalake::kernel::Add;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use serde::{Deserialize, Serialize};
+
+use super::Table;
+
+/// What a run commits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The run's sequence number (the Delta application transaction version).
+    pub seq: i64,
+    /// The run id stored in the tables.
+    pub run_id: String,
+    /// What the run is (`ingest`, `compact`).
+    pub kind: String,
+    /// Files to add, per table.
+    pub adds: BTreeMap<Table, Vec<Add>>,
+    /// Files to remove, per table (compaction).
+    #[serde(default)]
+    pub removes: BTreeMap<Table, Vec<deltalake::kernel::Remove>>,
+}
+
+impl Manifest {
+    /// The Delta operation recorded in the commit to `table`.
+    pub fn operation(&self, table: Table) -> DeltaOperation {
+        DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(table.partition_columns()).filter(|p| !p.is_empty()),
+            predicate: None,
+        }
+    }
+
+    /// The application metadata stored in each commit's `commitInfo`.
+    pub fn app_metadata(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("s3logs.run_id".into(), self.run_id.clone().into());
+        m.insert("s3logs.kind".into(), self.kind.clone().into());
+        m
+    }
+}
+
+fn file_name(seq: i64) -> String {
+    format!("run-{seq:09}.json")
+}
+
+/// Writes `m` into `dir` atomically: a temporary file, synced, then renamed.
+pub fn write(dir: &Path, m: &Manifest) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(file_name(m.seq));
+    let tmp = dir.join(format!("{}.tmp", file_name(m.seq)));
+    let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(path)
+}
+
+/// Manifests of runs that did not finish committing, oldest first.
+/// Half-written temporary files (a crash before the rename) are removed.
+pub fn pending(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with("run-") {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .with_context(|| format!("decoding the run manifest {}", path.display()))?;
+        out.push((path, m));
+    }
+    Ok(out)
+}

@@ -1,0 +1,364 @@
+//! The lake on disk: three Delta tables kept in step, a lock, and a
+//! write-ahead manifest that makes a run's commits all-or-nothing.
+//!
+//! ```text
+//! <lake>/logs/       the records, partitioned by `date` (Hive style)
+//! <lake>/rejects/    lines that could not be read, with their raw bytes
+//! <lake>/ingested/   the ledger: one row per ingested object
+//! <lake>/_s3logs/    lock file and pending-run manifests (not a table)
+//! ```
+//!
+//! Delta commits are atomic per table, not across tables. A run therefore
+//! (1) writes every Parquet file (invisible until committed), (2) writes a
+//! manifest naming every file it will add, (3) commits `rejects`, `logs` and
+//! finally `ingested`, each commit carrying the Delta application transaction
+//! `(s3logs, run sequence)`, and (4) deletes the manifest. Whatever is
+//! killed, the next writer first rolls every pending manifest forward,
+//! committing to each table exactly the files it does not hold yet (the
+//! transaction version tells), so the ledger and the data always end up
+//! agreeing and no record is committed twice. Files written before a crash
+//! and never named in a manifest are unreferenced, invisible to readers, and
+//! removed by `s3logs vacuum`.
+
+pub mod ledger;
+pub mod manifest;
+mod parquet_file;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use arrow::datatypes::SchemaRef;
+use deltalake::DeltaTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use futures::TryStreamExt;
+use url::Url;
+
+pub use parquet_file::{WrittenFile, read_parquet, write_parquet, writer_properties};
+
+use crate::schema;
+
+/// The Delta application id under which runs record their sequence number.
+pub const APP_ID: &str = "s3logs";
+
+/// One of the lake's tables.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Table {
+    /// The records.
+    Logs,
+    /// The rejected lines.
+    Rejects,
+    /// The ledger of ingested objects.
+    Ingested,
+}
+
+impl Table {
+    /// Every table, in commit order: the ledger last, as the run's seal.
+    pub const ALL: [Table; 3] = [Table::Rejects, Table::Logs, Table::Ingested];
+
+    /// The table's folder name under the lake.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Logs => "logs",
+            Table::Rejects => "rejects",
+            Table::Ingested => "ingested",
+        }
+    }
+
+    /// The schema of the table as queried (with partition columns).
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Logs => schema::logs(),
+            Table::Rejects => schema::rejects(),
+            Table::Ingested => ledger::schema(),
+        }
+    }
+
+    /// Partition columns.
+    pub fn partition_columns(self) -> Vec<String> {
+        match self {
+            Table::Logs => vec![schema::DATE.to_string()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An open lake on local disk.
+pub struct Lake {
+    root: PathBuf,
+}
+
+/// An exclusive hold on a lake for one writer; released on drop.
+pub struct LakeLock {
+    _file: File,
+}
+
+impl Lake {
+    /// A lake at `root` (not created or checked yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Lake { root: root.into() }
+    }
+
+    /// The lake's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of a table.
+    pub fn table_dir(&self, table: Table) -> PathBuf {
+        self.root.join(table.name())
+    }
+
+    fn meta_dir(&self) -> PathBuf {
+        self.root.join("_s3logs")
+    }
+
+    /// Creates the lake's folders if needed and takes the writer lock,
+    /// waiting up to `wait` for another writer to finish.
+    ///
+    /// # Errors
+    ///
+    /// The lake path is not a folder, cannot be created, or another writer
+    /// still holds the lock after `wait`.
+    pub fn lock(&self, wait: Duration) -> Result<LakeLock> {
+        if self.root.exists() && !self.root.is_dir() {
+            bail!(
+                "the lake path {} exists and is not a folder",
+                self.root.display()
+            );
+        }
+        std::fs::create_dir_all(self.meta_dir())
+            .with_context(|| format!("creating the lake at {}", self.root.display()))?;
+        let path = self.meta_dir().join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LakeLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => bail!(
+                    "another s3logs run is writing to the lake {} (lock {} held for over {}s); \
+                     try again later or raise --lock-wait",
+                    self.root.display(),
+                    path.display(),
+                    wait.as_secs()
+                ),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()));
+                }
+            }
+        }
+    }
+
+    fn url(&self, table: Table) -> Result<Url> {
+        let dir = self.table_dir(table);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let abs =
+            std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
+        Url::from_directory_path(&abs)
+            .map_err(|()| anyhow::anyhow!("{} is not a valid table location", abs.display()))
+    }
+
+    /// Opens a table, creating it (empty, with its schema) if it does not
+    /// exist. Needs the lock when it may create.
+    pub async fn open_or_create(&self, table: Table) -> Result<DeltaTable> {
+        let url = self.url(table)?;
+        let dt = DeltaTable::try_from_url(url.clone())
+            .await
+            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+        if dt.version().is_some() {
+            return Ok(dt);
+        }
+        let arrow_schema = table.schema();
+        let kernel: StructType = arrow_schema
+            .as_ref()
+            .try_into_kernel()
+            .with_context(|| format!("converting the {} schema", table.name()))?;
+        let created = dt
+            .create()
+            .with_table_name(table.name())
+            .with_columns(kernel.fields().cloned())
+            .with_partition_columns(table.partition_columns())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .with_context(|| format!("creating the {} table at {url}", table.name()))?;
+        Ok(created)
+    }
+
+    /// Opens a table for reading; `None` when it does not exist yet.
+    pub async fn open(&self, table: Table) -> Result<Option<DeltaTable>> {
+        let dir = self.table_dir(table);
+        if !dir.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let abs =
+            std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
+        let url = Url::from_directory_path(&abs)
+            .map_err(|()| anyhow::anyhow!("{} is not a valid table location", abs.display()))?;
+        let dt = deltalake::open_table(url.clone())
+            .await
+            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+        Ok(Some(dt))
+    }
+
+    /// The last run sequence committed to a table.
+    pub async fn committed_seq(table: &DeltaTable) -> Result<i64> {
+        let state = table.snapshot().context("reading the table state")?;
+        Ok(state
+            .transaction_version(table.log_store().as_ref(), APP_ID)
+            .await
+            .context("reading the table's application transaction")?
+            .unwrap_or(0))
+    }
+
+    /// Commits `adds` to `table` as run `seq`, unless the table already holds
+    /// that run. Returns the table version after the call.
+    pub async fn commit_run(
+        table: &mut DeltaTable,
+        which: Table,
+        seq: i64,
+        adds: Vec<Add>,
+        operation: DeltaOperation,
+        app_metadata: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64> {
+        if Self::committed_seq(table).await? >= seq {
+            return Ok(table.version().unwrap_or(0) as i64);
+        }
+        let props = CommitProperties::default()
+            .with_application_transaction(Transaction::new(APP_ID, seq))
+            .with_metadata(app_metadata.clone());
+        let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        let state = table.snapshot().context("reading the table state")?;
+        let finalized = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(state), table.log_store(), operation)
+            .await
+            .with_context(|| format!("committing run {seq} to the {} table", which.name()))?;
+        let version = finalized.version();
+        table
+            .update_state()
+            .await
+            .context("refreshing the table state")?;
+        Ok(version as i64)
+    }
+
+    /// Rolls forward every pending run manifest (see the module docs).
+    /// Returns the sequences completed. Needs the lock.
+    pub async fn recover(&self) -> Result<Vec<i64>> {
+        let mut done = Vec::new();
+        for (path, m) in manifest::pending(&self.meta_dir())? {
+            for which in Table::ALL {
+                let mut table = self.open_or_create(which).await?;
+                let adds = m.adds.get(&which).cloned().unwrap_or_default();
+                Self::commit_run(
+                    &mut table,
+                    which,
+                    m.seq,
+                    adds,
+                    m.operation(which),
+                    &m.app_metadata(),
+                )
+                .await?;
+            }
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            done.push(m.seq);
+        }
+        Ok(done)
+    }
+
+    /// Writes the manifest of a run about to commit.
+    pub fn write_manifest(&self, m: &manifest::Manifest) -> Result<PathBuf> {
+        manifest::write(&self.meta_dir(), m)
+    }
+
+    /// Commits a run whose manifest is written, then removes the manifest.
+    /// Returns the version of the `logs` table afterwards.
+    pub async fn commit_manifest(&self, path: &Path, m: &manifest::Manifest) -> Result<i64> {
+        let mut logs_version = 0;
+        for which in Table::ALL {
+            let mut table = self.open_or_create(which).await?;
+            let adds = m.adds.get(&which).cloned().unwrap_or_default();
+            let v = Self::commit_run(
+                &mut table,
+                which,
+                m.seq,
+                adds,
+                m.operation(which),
+                &m.app_metadata(),
+            )
+            .await?;
+            if which == Table::Logs {
+                logs_version = v;
+            }
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        Ok(logs_version)
+    }
+
+    /// The dates that hold data in the `logs` table.
+    pub async fn dates(table: &DeltaTable) -> Result<BTreeSet<String>> {
+        let files: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await
+            .context("listing the logs table's files")?;
+        Ok(files
+            .iter()
+            .filter_map(|f| {
+                f.partition_values_map()
+                    .get(schema::DATE)
+                    .cloned()
+                    .flatten()
+            })
+            .collect())
+    }
+
+    /// Active files of a table with their partition values, sizes and row
+    /// counts, sorted by path.
+    pub async fn files(table: &DeltaTable) -> Result<Vec<FileInfo>> {
+        let views: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await
+            .context("listing the table's files")?;
+        let mut files: Vec<FileInfo> = views
+            .iter()
+            .map(|f| FileInfo {
+                path: f.path().into_owned(),
+                size: f.size(),
+                rows: f.num_records().map(|n| n as i64),
+                partition: f.partition_values_map().into_iter().collect(),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+}
+
+/// An active data file of a table.
+#[derive(Clone, Debug)]
+pub struct FileInfo {
+    /// Path relative to the table root.
+    pub path: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Rows, from the file's statistics.
+    pub rows: Option<i64>,
+    /// Partition values.
+    pub partition: BTreeMap<String, Option<String>>,
+}
