@@ -9,3 +9,5 @@ mod util;
 mod check;
 // Property tests of the parser.
 mod props;
+// `s3logs ingest` and the lake.
+mod ingest;

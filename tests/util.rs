@@ -45,6 +45,12 @@ pub fn row_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
                 DataType::Int32 => json!(col.as_primitive::<Int32Type>().value(row)),
                 DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(row)),
                 DataType::Boolean => json!(col.as_boolean().value(row)),
+                DataType::Date32 => {
+                    let days = col
+                        .as_primitive::<arrow::datatypes::Date32Type>()
+                        .value(row);
+                    json!(s3logs::ingest::date_string(days))
+                }
                 DataType::Timestamp(..) => {
                     json!(iso(col
                         .as_primitive::<TimestampMicrosecondType>()

@@ -362,3 +362,51 @@ pub struct FileInfo {
     /// Partition values.
     pub partition: BTreeMap<String, Option<String>>,
 }
+
+impl Lake {
+    /// Reads every row of a table as committed, file by file in path order,
+    /// with the `date` partition column added to `logs`. For tests, status
+    /// and small tables: it holds the whole table in memory.
+    pub async fn read_all(&self, table: Table) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        let Some(dt) = self.open(table).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for f in Self::files(&dt).await? {
+            let path = self.table_dir(table).join(&f.path);
+            for b in read_parquet(&path)? {
+                if table != Table::Logs {
+                    out.push(b);
+                    continue;
+                }
+                let date = f
+                    .partition
+                    .get(schema::DATE)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_default();
+                let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                    .with_context(|| format!("partition value {date:?} of {}", f.path))?;
+                let days = chrono::Datelike::num_days_from_ce(&day) - 719_163;
+                let mut cols = b.columns().to_vec();
+                cols.push(std::sync::Arc::new(arrow::array::Date32Array::from(
+                    vec![days; b.num_rows()],
+                )));
+                out.push(arrow::record_batch::RecordBatch::try_new(
+                    schema::logs(),
+                    cols,
+                )?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Lake::read_all`] for callers without an async runtime.
+    pub fn read_all_blocking(&self, table: Table) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(self.read_all(table))
+    }
+}
