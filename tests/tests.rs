@@ -11,3 +11,5 @@ mod check;
 mod props;
 // `s3logs ingest` and the lake.
 mod ingest;
+// Crash safety of ingest: kill -9 and rerun.
+mod crash;

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
-use crate::lake::{Lake, Table, read_parquet, write_parquet};
+use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet};
 use crate::parse::{Reason, parse_line};
 use crate::schema;
 use crate::source::{Chunk, ChunkReader, Object, delivery_time, discover, open};
@@ -642,13 +642,6 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     summary.seconds = started.elapsed().as_secs_f64();
     summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
     Ok(Outcome { summary })
-}
-
-/// For crash tests: `S3LOGS_CRASH_AT=<point>` aborts the process there.
-fn crash_point(point: &str) {
-    if std::env::var("S3LOGS_CRASH_AT").is_ok_and(|p| p == point) {
-        std::process::abort();
-    }
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

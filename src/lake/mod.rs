@@ -305,6 +305,7 @@ impl Lake {
             if which == Table::Logs {
                 logs_version = v;
             }
+            crash_point(&format!("after-commit-{}", which.name()));
         }
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
         Ok(logs_version)
@@ -347,6 +348,14 @@ impl Lake {
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+}
+
+/// For crash tests: `S3LOGS_CRASH_AT=<point>` aborts the process there, as
+/// a kill would. Costs one environment lookup per point passed.
+pub fn crash_point(point: &str) {
+    if std::env::var("S3LOGS_CRASH_AT").is_ok_and(|p| p == point) {
+        std::process::abort();
     }
 }
 
