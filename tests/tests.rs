@@ -13,3 +13,5 @@ mod props;
 mod ingest;
 // Crash safety of ingest: kill -9 and rerun.
 mod crash;
+// Ingest edge cases: bad input, full disk, locks, other readers.
+mod ingest_edges;

@@ -419,82 +419,90 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                     })
                     .map_err(|_| anyhow!("the Parquet writer stopped"))
             };
-            let mut wave: Vec<Read> = Vec::with_capacity(workers * 2);
-            let mut rx: Option<Receiver<Read>> = Some(chunk_rx);
-            while let Some(r) = rx.as_ref() {
-                wave.clear();
-                match r.recv() {
-                    Ok(first) => wave.push(first),
-                    Err(_) => {
-                        rx = None;
-                        continue;
-                    }
-                }
-                while wave.len() < workers * 2 {
-                    match r.try_recv() {
-                        Ok(item) => wave.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let parsed: Vec<Result<Parsed, (usize, String)>> = wave
-                    .par_iter()
-                    .map(|item| match item {
-                        Read::Chunk(i, chunk) => parse_chunk(*i, &names[*i], chunk, delivered[*i])
-                            .map_err(|e| (*i, format!("{e:#}"))),
-                        Read::Failed(i, why) => Err((*i, why.clone())),
-                    })
-                    .collect();
-                for p in parsed {
-                    let p = match p {
-                        Ok(p) => p,
-                        Err((i, why)) => {
-                            tallies[i].failed.get_or_insert(why);
+            let pump = || -> Result<()> {
+                let mut wave: Vec<Read> = Vec::with_capacity(workers * 2);
+                let mut rx: Option<Receiver<Read>> = Some(chunk_rx);
+                while let Some(r) = rx.as_ref() {
+                    wave.clear();
+                    match r.recv() {
+                        Ok(first) => wave.push(first),
+                        Err(_) => {
+                            rx = None;
                             continue;
                         }
-                    };
-                    bar.inc(p.bytes);
-                    summary.bytes += p.bytes;
-                    summary.lossy_utf8_records += p.lossy;
-                    let t = &mut tallies[p.object];
-                    t.records += p.records as i64;
-                    t.rejects += p.rejects.len() as i64;
-                    t.first = min_opt(t.first, p.first);
-                    t.last = t.last.max(p.last);
-                    lag.merge(&p.lag);
-                    rejects.extend(p.rejects);
-                    for (day, batch) in p.days {
-                        *days.entry(day).or_default() += batch.num_rows() as u64;
-                        let size = batch.get_array_memory_size();
-                        let buf = buffers.entry(day).or_default();
-                        buf.0.push(batch);
-                        buf.1 += size;
-                        buf.2.insert(p.object);
-                        buffered += size;
                     }
-                    while buffered > opts.memory_budget {
-                        let Some((&day, _)) = buffers
-                            .iter()
-                            .max_by_key(|(d, b)| (b.1, std::cmp::Reverse(**d)))
-                        else {
-                            break;
+                    while wave.len() < workers * 2 {
+                        match r.try_recv() {
+                            Ok(item) => wave.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    let parsed: Vec<Result<Parsed, (usize, String)>> = wave
+                        .par_iter()
+                        .map(|item| match item {
+                            Read::Chunk(i, chunk) => {
+                                parse_chunk(*i, &names[*i], chunk, delivered[*i])
+                                    .map_err(|e| (*i, format!("{e:#}")))
+                            }
+                            Read::Failed(i, why) => Err((*i, why.clone())),
+                        })
+                        .collect();
+                    for p in parsed {
+                        let p = match p {
+                            Ok(p) => p,
+                            Err((i, why)) => {
+                                tallies[i].failed.get_or_insert(why);
+                                continue;
+                            }
                         };
-                        if let Some(buf) = buffers.remove(&day) {
-                            buffered -= buf.1;
-                            send(day, buf)?;
+                        bar.inc(p.bytes);
+                        summary.bytes += p.bytes;
+                        summary.lossy_utf8_records += p.lossy;
+                        let t = &mut tallies[p.object];
+                        t.records += p.records as i64;
+                        t.rejects += p.rejects.len() as i64;
+                        t.first = min_opt(t.first, p.first);
+                        t.last = t.last.max(p.last);
+                        lag.merge(&p.lag);
+                        rejects.extend(p.rejects);
+                        for (day, batch) in p.days {
+                            *days.entry(day).or_default() += batch.num_rows() as u64;
+                            let size = batch.get_array_memory_size();
+                            let buf = buffers.entry(day).or_default();
+                            buf.0.push(batch);
+                            buf.1 += size;
+                            buf.2.insert(p.object);
+                            buffered += size;
+                        }
+                        while buffered > opts.memory_budget {
+                            let Some((&day, _)) = buffers
+                                .iter()
+                                .max_by_key(|(d, b)| (b.1, std::cmp::Reverse(**d)))
+                            else {
+                                break;
+                            };
+                            if let Some(buf) = buffers.remove(&day) {
+                                buffered -= buf.1;
+                                send(day, buf)?;
+                            }
                         }
                     }
                 }
-            }
-            for (day, buf) in std::mem::take(&mut buffers) {
-                send(day, buf)?;
-            }
+                for (day, buf) in std::mem::take(&mut buffers) {
+                    send(day, buf)?;
+                }
+                Ok(())
+            };
+            let pumped = pump();
             drop(send);
             drop(job_tx);
+            bar.finish_and_clear();
+            // When the writer failed, its own error explains the failed
+            // hand-over best.
             flushed = writer
                 .join()
                 .map_err(|_| anyhow!("the Parquet writer panicked"))??;
-            bar.finish_and_clear();
-            Ok(())
+            pumped
         })?;
     }
 

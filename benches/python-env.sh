@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates (once) a virtualenv with the pinned Python packages the interop
+# test and the DuckDB benchmarks use. Usage: python-env.sh VENV_DIR
+set -euo pipefail
+venv="$1"
+want="duckdb==1.5.5 duckdb-extension-delta==1.5.5 deltalake==1.6.6 pyarrow==26.0.1"
+stamp="$venv/.s3logs-packages"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+python3 -m venv "$venv"
+# shellcheck disable=SC2086
+"$venv/bin/pip" install --quiet --disable-pip-version-check $want
+echo "$want" > "$stamp"
