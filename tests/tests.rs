@@ -15,3 +15,5 @@ mod ingest;
 mod crash;
 // Ingest edge cases: bad input, full disk, locks, other readers.
 mod ingest_edges;
+// compact, vacuum, status.
+mod upkeep;

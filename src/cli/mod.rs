@@ -4,6 +4,7 @@
 mod check;
 mod generate;
 mod ingest;
+mod upkeep;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,12 @@ enum Command {
     Check(check::CheckArgs),
     /// Ingest log objects not seen before into the lake (one atomic run).
     Ingest(ingest::IngestArgs),
+    /// Merge small files per day and drop exact duplicate records.
+    Compact(upkeep::CompactArgs),
+    /// Delete files no table references any more.
+    Vacuum(upkeep::VacuumArgs),
+    /// What the lake holds: versions, days, rejects, runs.
+    Status(upkeep::StatusArgs),
     /// Generate a realistic synthetic corpus of access logs.
     Gen(generate::GenArgs),
 }
@@ -51,6 +58,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Ingest(args) => ingest::run_cmd(args),
+        Command::Compact(args) => upkeep::compact(args),
+        Command::Vacuum(args) => upkeep::vacuum(args),
+        Command::Status(args) => upkeep::status(args),
     }
 }
 

@@ -192,7 +192,7 @@ fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
 
 /// Sorts rows by `request_time`, then `source_file`, `source_line`: a total
 /// order, so files do not depend on arrival order.
-fn sort_records(batches: &[RecordBatch]) -> Result<RecordBatch> {
+pub(crate) fn sort_records(batches: &[RecordBatch]) -> Result<RecordBatch> {
     let batch = concat_batches(&schema::records(), batches)?;
     let cols = [2usize, 28, 29].map(|i| SortColumn {
         values: Arc::clone(batch.column(i)),
@@ -240,20 +240,34 @@ fn write_day(dir: &Path, job: &FlushJob) -> Result<Flushed> {
     })
 }
 
+/// `YYYY-MM-DD` to days since the epoch.
+pub(crate) fn day_number(date: &str) -> Result<i32> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .with_context(|| format!("the date {date:?}"))?;
+    Ok(chrono::Datelike::num_days_from_ce(&d) - 719_163)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of microseconds since the epoch.
+pub(crate) fn iso_seconds(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
 fn iso_millis(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// The Delta `add` action of a file written into a table.
-fn add_action(
+pub(crate) fn add_action(
     rel_path: &str,
     size: i64,
     rows: i64,

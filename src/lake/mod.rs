@@ -23,6 +23,7 @@
 pub mod ledger;
 pub mod manifest;
 mod parquet_file;
+pub mod upkeep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

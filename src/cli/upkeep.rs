@@ -1,0 +1,168 @@
+//! `s3logs compact`, `s3logs vacuum` and `s3logs status`: keeping the lake
+//! in shape and seeing what it holds.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use s3logs::lake::Lake;
+
+/// The lake argument shared by the upkeep commands.
+#[derive(Debug, Args)]
+pub struct LakeArg {
+    /// The lake's folder.
+    #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
+    lake: PathBuf,
+    /// Seconds to wait for another run writing to the same lake.
+    #[arg(long, env = "S3LOGS_LOCK_WAIT", default_value_t = 300)]
+    lock_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Only days on or after this date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    since: Option<String>,
+    /// Target size of the merged files, in MiB.
+    #[arg(long, default_value_t = 128)]
+    target_file_mb: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Keep unreferenced files younger than this many hours (readers of
+    /// older table versions may still need them).
+    #[arg(long, default_value_t = 168)]
+    retain_hours: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Output format (default: table on a terminal, JSON otherwise).
+    #[arg(long, value_parser = ["table", "json"])]
+    format: Option<String>,
+}
+
+fn parse_date(s: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|e| format!("expected YYYY-MM-DD: {e}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn open_for_write(
+    arg: &LakeArg,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Lake, s3logs::lake::LakeLock)> {
+    if !arg.lake.is_dir() {
+        anyhow::bail!("no lake at {}", arg.lake.display());
+    }
+    let lake = Lake::new(&arg.lake);
+    let lock = lake.lock(Duration::from_secs(arg.lock_wait))?;
+    rt.block_on(lake.recover())
+        .context("completing an interrupted run")?;
+    Ok((lake, lock))
+}
+
+pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let report =
+        rt.block_on(lake.compact(args.since.as_deref(), args.target_file_mb.max(1) << 20))?;
+    if report.days.is_empty() {
+        eprintln!("s3logs: nothing to compact");
+    } else {
+        eprintln!(
+            "s3logs: compacted {} days: {} files into {}, {} exact duplicate records dropped; logs table version {}",
+            report.days.len(),
+            report.files_before,
+            report.files_after,
+            report.duplicates_dropped,
+            report.table_version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let deleted = rt.block_on(lake.vacuum(Duration::from_secs(args.retain_hours * 3600)))?;
+    let parts: Vec<String> = deleted.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    eprintln!("s3logs: vacuum deleted files: {}", parts.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if !args.lake.lake.is_dir() {
+        anyhow::bail!("no lake at {}", args.lake.lake.display());
+    }
+    let rt = runtime()?;
+    let st = rt.block_on(Lake::new(&args.lake.lake).status())?;
+    let json = match args.format.as_deref() {
+        Some("json") => true,
+        Some(_) => false,
+        None => !super::stdout_is_terminal(),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &st).context("writing the status")?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "logs table version: {}",
+            st.logs_version.map_or("-".into(), |v| v.to_string())
+        )?;
+        writeln!(
+            out,
+            "{:<12} {:>6} {:>12} {:>14}",
+            "date", "files", "rows", "bytes"
+        )?;
+        for (day, d) in &st.days {
+            writeln!(
+                out,
+                "{day:<12} {:>6} {:>12} {:>14}",
+                d.files, d.rows, d.bytes
+            )?;
+        }
+        let rejects: Vec<String> = st.rejects.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(
+            out,
+            "rejects: {}",
+            if rejects.is_empty() {
+                "none".into()
+            } else {
+                rejects.join(" ")
+            }
+        )?;
+        writeln!(out, "ledger: {} objects", st.ledger_objects)?;
+        writeln!(out, "last runs:")?;
+        for r in &st.last_runs {
+            writeln!(
+                out,
+                "  {} at {}: {} objects, {} records, {} rejects",
+                r.run_id, r.ingested_at, r.objects, r.records, r.rejects
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! `s3logs compact`, `vacuum` and `status` on a lake built from the sample.
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+
+use s3logs::lake::{Lake, Table};
+
+use crate::ingest::ingest;
+use crate::util::sample_logs;
+
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += parquet_files(&p);
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    // Two runs give two files for the days both touch.
+    ingest(
+        &[&sample_logs().join("simple-prefix/photos-prod")],
+        &lake,
+        &[],
+    );
+    ingest(&[&sample_logs()], &lake, &[]);
+    let out = cargo_bin_cmd!("s3logs")
+        .args(["compact", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 exact duplicate records dropped"), "{err}");
+    // 260 records less the one true duplicate; the multi-object delete's
+    // lines, which share a request id, all stay.
+    let batches = Lake::new(&lake)
+        .read_all_blocking(Table::Logs)
+        .expect("read");
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 259);
+
+    let status = cargo_bin_cmd!("s3logs")
+        .args(["status", "--format", "json", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("run");
+    let st: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(st["ledger_objects"], 14);
+    assert_eq!(st["rejects"]["bad_time"], 1);
+    assert_eq!(st["last_runs"].as_array().map(Vec::len), Some(2));
+    for day in st["days"].as_object().expect("days").values() {
+        assert_eq!(day["files"], 1, "one file per day after compaction");
+    }
+    let rows: i64 = st["days"]
+        .as_object()
+        .expect("days")
+        .values()
+        .map(|d| d["rows"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(rows, 259);
+
+    let before = parquet_files(&lake.join("logs"));
+    let out = cargo_bin_cmd!("s3logs")
+        .args(["vacuum", "--retain-hours", "0", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(
+        parquet_files(&lake.join("logs")),
+        4,
+        "one file per day remains (was {before})"
+    );
+    // A second compaction has nothing to do.
+    let out = cargo_bin_cmd!("s3logs")
+        .args(["compact", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to compact"));
+}
