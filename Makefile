@@ -4,6 +4,7 @@
 #   make test         every test (what .ci/run runs)
 #   make check        fmt, clippy, tests
 #   make bench        parser benchmarks and a whole-file `check` run against a baseline
+#   make bench-ingest ingest a >= 2 GB corpus beside DuckDB's fastest conversion
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
 CARGO ?= cargo
@@ -11,12 +12,22 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest fuzz
+
+# Benchmarks build in their own target folder, so a long release build
+# never holds the lock of the debug builds that tests and CI use.
+BENCH_TARGET_DIR ?= $(HOME)/.cache/s3logs-target-release
+
+DEMO_LAKE ?= s3logs-lake
 
 demo:
 	$(CARGO) build --quiet
-	@echo "== s3logs check sample-logs/ (exit 1: the sample holds 5 deliberately broken lines)" >&2
-	$(BIN) check sample-logs --format table --rejects || test $$? -eq 1
+	@echo "== s3logs check sample-logs (exit 1: the sample holds 5 deliberately broken lines)" >&2
+	$(BIN) check sample-logs --format table || test $$? -eq 1
+	@echo "== s3logs ingest sample-logs --lake $(DEMO_LAKE) (a second run commits nothing)" >&2
+	$(BIN) ingest sample-logs --lake $(DEMO_LAKE) --max-reject-ratio 0.05
+	@echo "== s3logs status --lake $(DEMO_LAKE)" >&2
+	$(BIN) status --lake $(DEMO_LAKE) --format table
 
 test:
 	$(CARGO) test --all-targets --quiet
@@ -31,11 +42,14 @@ clippy:
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 
 bench:
-	$(CARGO) bench --bench parse
-	bash benches/check.sh
+	CARGO_TARGET_DIR=$(BENCH_TARGET_DIR) $(CARGO) bench --bench parse
+	CARGO_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/check.sh
 
 bench-check:
-	bash benches/check.sh
+	CARGO_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/check.sh
+
+bench-ingest:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/ingest.sh
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run parse_line -- -max_total_time=60

@@ -182,6 +182,12 @@ fn write_table(
     total: &Stats,
     rejects: bool,
 ) -> anyhow::Result<()> {
+    let w = reports
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let row = |out: &mut dyn Write, name: &str, s: &Stats, note: &str| -> std::io::Result<()> {
         let reasons: Vec<String> = s.rejects.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let eras: Vec<String> = s
@@ -191,7 +197,7 @@ fn write_table(
             .collect();
         writeln!(
             out,
-            "{name:<40} {:>9} {:>9} {:>8} {:>6}  {:<20}  {:<20}  {}  {}{note}",
+            "{name:<w$} {:>9} {:>9} {:>8} {:>6}  {:<20}  {:<20}  {}  {}{note}",
             s.lines,
             s.records,
             s.rejected(),
@@ -212,7 +218,7 @@ fn write_table(
     };
     writeln!(
         out,
-        "{:<40} {:>9} {:>9} {:>8} {:>6}  {:<20}  {:<20}  fields:records  [rejects]",
+        "{:<w$} {:>9} {:>9} {:>8} {:>6}  {:<20}  {:<20}  fields:records  [rejects]",
         "file", "lines", "records", "rejected", "lossy", "first (UTC)", "last (UTC)"
     )?;
     for r in reports {

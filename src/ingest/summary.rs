@@ -183,7 +183,12 @@ impl Summary {
             );
             if let (Some(max), Some(p50)) = (self.delivery_lag_max_secs, self.delivery_lag_p50_secs)
             {
-                let _ = writeln!(s, "  delivery lag: max {max}s, median about {p50}s");
+                let _ = writeln!(
+                    s,
+                    "  delivery lag: max {}, median about {} (from object names, else file times)",
+                    duration(max),
+                    duration(p50)
+                );
             }
         }
         for e in &self.errors {
@@ -193,8 +198,35 @@ impl Summary {
     }
 }
 
+/// `90061` seconds as `1d 1h 1m 1s`, leaving out zero parts.
+pub fn duration(secs: i64) -> String {
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let out: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    if out.is_empty() {
+        "0s".into()
+    } else {
+        out.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(super::duration(90_061), "1d 1h 1m 1s");
+        assert_eq!(super::duration(3600), "1h");
+        assert_eq!(super::duration(0), "0s");
+    }
+
     use super::*;
 
     #[test]
