@@ -217,7 +217,13 @@ fn other_delta_readers_see_the_same_lake() {
         .arg(&lake)
         .output()
         .expect("python");
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "the readers failed ({:?}): stderr {} stdout {}",
+        out.status,
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     // What s3logs itself holds.
     let batches = Lake::new(&lake)
