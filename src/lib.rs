@@ -43,6 +43,8 @@ pub mod check;
 pub mod corpus;
 pub mod ingest;
 pub mod lake;
+pub mod output;
 pub mod parse;
 pub mod schema;
 pub mod source;
+pub mod sql;

@@ -4,6 +4,7 @@
 mod check;
 mod generate;
 mod ingest;
+mod query;
 mod upkeep;
 
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Ingest log objects not seen before into the lake (one atomic run).
     Ingest(ingest::IngestArgs),
+    /// Run SQL, or a bundled query, over the lake or raw log files.
+    Query(query::QueryArgs),
+    /// List the bundled queries with their parameters.
+    Queries(query::QueriesArgs),
     /// Merge small files per day and drop exact duplicate records.
     Compact(upkeep::CompactArgs),
     /// Delete files no table references any more.
@@ -58,6 +63,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Ingest(args) => ingest::run_cmd(args),
+        Command::Query(args) => query::run(args),
+        Command::Queries(args) => query::list(args),
         Command::Compact(args) => upkeep::compact(args),
         Command::Vacuum(args) => upkeep::vacuum(args),
         Command::Status(args) => upkeep::status(args),

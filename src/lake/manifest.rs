@@ -100,3 +100,20 @@ pub fn pending(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
     }
     Ok(out)
 }
+
+/// The names of pending manifests, without reading or removing anything
+/// (for readers, which must not write).
+pub fn pending_names(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}

@@ -420,3 +420,11 @@ impl Lake {
             .block_on(self.read_all(table))
     }
 }
+
+impl Lake {
+    /// Whether a run stopped between its first and last commit (its
+    /// manifest is still there; the next writer completes it).
+    pub fn has_pending_runs(&self) -> Result<bool> {
+        Ok(!manifest::pending_names(&self.meta_dir())?.is_empty())
+    }
+}

@@ -1,0 +1,23 @@
+-- title: Possible exfiltration
+-- description: Hours in which a requester (or, for anonymous requests, an IP) was sent more than factor times its own trailing baseline (the mean of its previous 24 active hours) and at least min_bytes. A principal's first hour has no baseline and is listed when over min_bytes.
+-- param: since date 1970-01-01 first day (inclusive)
+-- param: until date 9999-12-31 last day (inclusive)
+-- param: factor float 10 how many times the baseline
+-- param: min_bytes int 1000000000 bytes in the hour, at least
+WITH hourly AS (
+  SELECT coalesce(requester, 'ip:' || coalesce(remote_ip, '-')) AS principal,
+         date_trunc('hour', request_time) AS hour,
+         sum(bytes_sent) AS bytes, count(*) AS requests
+  FROM logs
+  WHERE date BETWEEN $since AND $until AND bytes_sent IS NOT NULL
+  GROUP BY 1, 2
+), scored AS (
+  SELECT principal, hour, bytes, requests,
+         avg(bytes) OVER (PARTITION BY principal ORDER BY hour ROWS BETWEEN 24 PRECEDING AND 1 PRECEDING) AS baseline
+  FROM hourly
+)
+SELECT principal, hour, bytes, requests, CAST(baseline AS BIGINT) AS baseline_bytes,
+       CASE WHEN baseline > 0 THEN bytes / baseline END AS ratio
+FROM scored
+WHERE bytes >= $min_bytes AND (baseline IS NULL OR bytes > $factor * baseline)
+ORDER BY bytes DESC, principal, hour

@@ -1,0 +1,63 @@
+-- title: Cost estimate per bucket, prefix, requester and day
+-- description: Request charges (Tier 1 and Tier 2 per 1,000, by the classes of billing/requests_by_class) and internet egress, priced from the pricing table (--pricing, default us-east-1 S3 Standard). Egress is priced per calendar month through the tiers (the first 100 GB of a month free) and shared out by bytes. An estimate: the logs are best effort, the free tier is shared with other AWS services, and storage is not included.
+-- param: since date 1970-01-01 first day (inclusive)
+-- param: until date 9999-12-31 last day (inclusive)
+WITH classified AS (
+  SELECT date, bucket,
+         CASE WHEN strpos(key, '/') > 0 THEN split_part(key, '/', 1) || '/' ELSE '' END AS prefix,
+         coalesce(requester, 'anonymous') AS requester,
+         CASE
+           WHEN http_status >= 500 THEN 'not_billed'
+           WHEN operation IN ('REST.COPY.OBJECT_GET', 'BATCH.DELETE.OBJECT') THEN 'not_billed'
+           WHEN operation LIKE 'S3.%' THEN 'not_billed'
+           WHEN operation LIKE 'REST.DELETE.%' OR operation = 'REST.POST.MULTI_OBJECT_DELETE' THEN 'free'
+           WHEN operation LIKE 'REST.PUT.%' OR operation LIKE 'REST.COPY.%' OR operation LIKE 'REST.POST.%'
+             OR operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS', 'REST.GET.UPLOADS', 'REST.GET.UPLOAD', 'REST.GET.SERVICE')
+             THEN 'tier1'
+           ELSE 'tier2'
+         END AS class,
+         CASE
+           WHEN remote_ip IS NULL THEN 0
+           WHEN remote_ip LIKE '10.%' OR remote_ip LIKE '192.168.%' OR remote_ip LIKE '127.%'
+             OR regexp_like(remote_ip, '^172\.(1[6-9]|2[0-9]|3[01])\.')
+             OR regexp_like(remote_ip, '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.')
+             OR regexp_like(lower(remote_ip), '^f[cd][0-9a-f]{2}:') OR remote_ip = '::1'
+             THEN 0
+           WHEN requester LIKE 'svc:%' OR requester = 'AmazonS3' THEN 0
+           ELSE coalesce(bytes_sent, 0)
+         END AS internet_bytes
+  FROM logs
+  WHERE date BETWEEN $since AND $until
+), grouped AS (
+  SELECT date, bucket, prefix, requester,
+         sum(CASE WHEN class = 'tier1' THEN 1 ELSE 0 END) AS tier1_requests,
+         sum(CASE WHEN class = 'tier2' THEN 1 ELSE 0 END) AS tier2_requests,
+         sum(internet_bytes) AS internet_bytes
+  FROM classified
+  GROUP BY 1, 2, 3, 4
+), months AS (
+  SELECT date_trunc('month', date) AS month, sum(internet_bytes) / 1e9 AS gb
+  FROM grouped GROUP BY 1
+), month_egress AS (
+  SELECT m.month, m.gb,
+         sum(greatest(0.0, least(m.gb, p.to_gb) - p.from_gb) * p.usd) AS usd
+  FROM months m CROSS JOIN pricing p
+  WHERE p.item = 'egress_internet_per_gb'
+  GROUP BY m.month, m.gb
+), prices AS (
+  SELECT max(CASE WHEN item = 'tier1_per_1000' THEN usd END) AS tier1,
+         max(CASE WHEN item = 'tier2_per_1000' THEN usd END) AS tier2,
+         max(plan) AS plan
+  FROM pricing
+)
+SELECT g.date, g.bucket, g.prefix, g.requester,
+       g.tier1_requests, g.tier2_requests, g.internet_bytes,
+       round(g.tier1_requests / 1000.0 * p.tier1 + g.tier2_requests / 1000.0 * p.tier2, 6) AS request_usd,
+       round(CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS egress_usd,
+       round(g.tier1_requests / 1000.0 * p.tier1 + g.tier2_requests / 1000.0 * p.tier2
+             + CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS total_usd,
+       p.plan AS pricing, 'estimate' AS basis
+FROM grouped g
+CROSS JOIN prices p
+LEFT JOIN month_egress e ON e.month = date_trunc('month', g.date)
+ORDER BY g.date, g.bucket, g.prefix, g.requester

@@ -1,0 +1,139 @@
+//! `s3logs query` and `s3logs queries`: SQL over the lake, or straight over
+//! raw log files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+
+use s3logs::output::{OutputFormat, write};
+use s3logs::sql::queries::{self, Query};
+use s3logs::sql::{Sources, context, execute};
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL text, the name of a bundled query (see `s3logs queries`), or
+    /// @FILE to read SQL from a file.
+    query: String,
+
+    /// The lake's folder.
+    #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
+    lake: PathBuf,
+
+    /// Query raw log files or folders directly as `logs` and `rejects`,
+    /// without ingesting.
+    #[arg(long, num_args = 1..)]
+    raw: Vec<PathBuf>,
+
+    /// A query parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+
+    /// Output format (default: table on a terminal, CSV otherwise).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+
+    /// Write the results to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+
+    /// The pricing plan for billing queries: a bundled name or a TOML file.
+    #[arg(long, env = "S3LOGS_PRICING", default_value = "us-east-1-standard")]
+    pricing: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+}
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {}
+
+/// Resolves the query argument to a query with its header.
+fn resolve(arg: &str) -> anyhow::Result<Query> {
+    if let Some(path) = arg.strip_prefix('@') {
+        let sql = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        return Query::parse(path, &sql);
+    }
+    if let Some(q) = queries::find(arg)? {
+        return Ok(q);
+    }
+    let looks_like_name = !arg.contains(char::is_whitespace) && !arg.contains(';');
+    if looks_like_name {
+        bail!("no bundled query named {arg:?}; `s3logs queries` lists them");
+    }
+    Query::parse("adhoc", arg)
+}
+
+pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let query = resolve(&args.query)?;
+    let given: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let params = query.bind(&given)?;
+    let format = match args.format {
+        Some(Format::Table) => OutputFormat::Table,
+        Some(Format::Csv) => OutputFormat::Csv,
+        Some(Format::Json) => OutputFormat::Json,
+        Some(Format::Ndjson) => OutputFormat::NdJson,
+        Some(Format::Parquet) => OutputFormat::Parquet,
+        None if args.output.is_none() && super::stdout_is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Csv,
+    };
+    let sources = Sources {
+        lake: Some(args.lake.clone()),
+        raw: args.raw.clone(),
+        pricing: args.pricing.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(rayon::current_num_threads().max(1))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let ctx = context(&sources).await?;
+        let stream = execute(&ctx, &query.sql, params).await?;
+        let rows = match &args.output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                write(stream, format, std::io::BufWriter::new(file)).await?
+            }
+            None => write(stream, format, std::io::BufWriter::new(std::io::stdout())).await?,
+        };
+        if query.name != "adhoc" {
+            eprintln!("s3logs: {}: {rows} rows", query.name);
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn list(_args: QueriesArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for q in queries::bundled()? {
+        writeln!(out, "{}\n    {}\n    {}", q.name, q.title, q.description)?;
+        for p in &q.params {
+            writeln!(
+                out,
+                "    --param {}=<{}> (default {}) {}",
+                p.name, p.kind, p.default, p.doc
+            )?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,114 @@
+//! Everything DataFusion: the session, the tables (`logs`, `rejects`,
+//! `ingested`, `pricing`), the bundled queries and running them. When
+//! DataFusion's APIs change, only this folder changes.
+
+pub mod pricing;
+pub mod queries;
+pub mod raw;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::datasource::MemTable;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+
+use crate::lake::{Lake, Table};
+
+/// Where the tables come from.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    /// The lake, for `logs`, `rejects` and `ingested`.
+    pub lake: Option<PathBuf>,
+    /// Raw log files and folders, read directly as `logs` and `rejects`
+    /// (instead of the lake's).
+    pub raw: Vec<PathBuf>,
+    /// The pricing plan: a bundled name or a TOML file.
+    pub pricing: String,
+}
+
+/// Builds the session with every table registered.
+///
+/// # Errors
+///
+/// The lake or the raw files cannot be read, or the pricing is invalid.
+pub async fn context(src: &Sources) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(rayon::current_num_threads().max(1));
+    let ctx = SessionContext::new_with_config(config);
+    let pricing = pricing::load(&src.pricing)?;
+    ctx.register_table(
+        "pricing",
+        Arc::new(MemTable::try_new(pricing.schema(), vec![vec![pricing]])?),
+    )?;
+    if !src.raw.is_empty() {
+        let paths = src.raw.clone();
+        let tables = tokio::task::spawn_blocking(move || raw::load(&paths))
+            .await
+            .context("parsing raw logs")??;
+        ctx.register_table(
+            "logs",
+            Arc::new(MemTable::try_new(crate::schema::logs(), vec![tables.logs])?),
+        )?;
+        ctx.register_table(
+            "rejects",
+            Arc::new(MemTable::try_new(
+                crate::schema::rejects(),
+                vec![tables.rejects],
+            )?),
+        )?;
+        return Ok(ctx);
+    }
+    let Some(root) = &src.lake else {
+        bail!(
+            "no lake given: use --lake DIR (or S3LOGS_LAKE), or --raw PATH to read log files directly"
+        );
+    };
+    if !root.is_dir() {
+        bail!(
+            "no lake at {}: ingest logs first (s3logs ingest LOGS --lake {0}), or use --raw",
+            root.display()
+        );
+    }
+    let lake = Lake::new(root);
+    if lake.has_pending_runs()? {
+        eprintln!(
+            "s3logs: warning: a run on {} was interrupted while committing; the next ingest completes it",
+            root.display()
+        );
+    }
+    for which in [Table::Logs, Table::Rejects, Table::Ingested] {
+        let Some(table) = lake.open(which).await? else {
+            continue;
+        };
+        table
+            .update_datafusion_session(&ctx.state())
+            .with_context(|| format!("preparing the {} table", which.name()))?;
+        let provider = table
+            .table_provider()
+            .await
+            .with_context(|| format!("reading the {} table", which.name()))?;
+        ctx.register_table(which.name(), provider)?;
+    }
+    Ok(ctx)
+}
+
+/// Plans and starts a query with its bound parameters; results stream.
+///
+/// # Errors
+///
+/// DataFusion's message for a SQL or planning error.
+pub async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<(String, ScalarValue)>,
+) -> Result<SendableRecordBatchStream> {
+    let mut df = ctx.sql(sql).await?;
+    if !params.is_empty() {
+        df = df.with_param_values(params)?;
+    }
+    Ok(df.execute_stream().await?)
+}
