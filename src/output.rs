@@ -72,9 +72,6 @@ pub async fn write<W: Write + Send>(
             }
             w.finish().context("writing JSON")?;
             let mut out = w.into_inner();
-            if rows == 0 {
-                out.write_all(b"[]")?;
-            }
             out.write_all(b"\n")?;
             out.flush()?;
         }

@@ -17,3 +17,5 @@ mod crash;
 mod ingest_edges;
 // compact, vacuum, status.
 mod upkeep;
+// s3logs query and the bundled queries.
+mod query;

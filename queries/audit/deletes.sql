@@ -20,4 +20,4 @@ SELECT date, bucket, coalesce(requester, 'anonymous') AS requester,
 FROM writes
 WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT') OR nth > 1
 GROUP BY date, bucket, coalesce(requester, 'anonymous'), 4
-ORDER BY date, objects DESC, requester, action
+ORDER BY date, objects DESC, bucket, requester, action
