@@ -28,6 +28,8 @@ demo:
 	$(BIN) ingest sample-logs --lake $(DEMO_LAKE) --max-reject-ratio 0.05
 	@echo "== s3logs status --lake $(DEMO_LAKE)" >&2
 	$(BIN) status --lake $(DEMO_LAKE) --format table
+	@echo "== s3logs query audit/deletes --lake $(DEMO_LAKE)" >&2
+	$(BIN) query audit/deletes --lake $(DEMO_LAKE) --format table
 
 test:
 	$(CARGO) test --all-targets --quiet
