@@ -57,6 +57,8 @@ pub struct Options {
     pub lock_wait: Duration,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Threads encoding Parquet files beside the parsing threads.
+    pub writers: usize,
 }
 
 impl Options {
@@ -68,6 +70,7 @@ impl Options {
             memory_budget: 192 << 20,
             lock_wait: Duration::from_secs(300),
             progress: false,
+            writers: 2,
         }
     }
 }
@@ -403,14 +406,27 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         std::thread::scope(|scope| -> Result<()> {
             let (chunk_tx, chunk_rx) = sync_channel::<Read>(workers * 2);
             scope.spawn(move || read_objects(&paths, chunk_tx));
+            // Writers encode days in parallel; each file's name is fixed
+            // before it is handed over, so the lake does not depend on which
+            // writer finishes first.
             let (job_tx, job_rx) = sync_channel::<FlushJob>(1);
-            let writer = scope.spawn(|| -> Result<Vec<Flushed>> {
-                let mut done = Vec::new();
-                for job in job_rx {
-                    done.push(write_day(&table_dir, &job)?);
-                }
-                Ok(done)
-            });
+            let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
+            let writers: Vec<_> = (0..opts.writers.max(1))
+                .map(|_| {
+                    let (job_rx, table_dir) = (Arc::clone(&job_rx), &table_dir);
+                    scope.spawn(move || -> Result<Vec<Flushed>> {
+                        let mut done = Vec::new();
+                        loop {
+                            let job = match job_rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => return Err(anyhow!("a Parquet writer panicked")),
+                            };
+                            let Ok(job) = job else { return Ok(done) };
+                            done.push(write_day(table_dir, &job)?);
+                        }
+                    })
+                })
+                .collect();
             let mut buffers: BTreeMap<i32, (Vec<RecordBatch>, usize, BTreeSet<usize>)> =
                 BTreeMap::new();
             let mut buffered = 0usize;
@@ -513,9 +529,10 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             bar.finish_and_clear();
             // When the writer failed, its own error explains the failed
             // hand-over best.
-            flushed = writer
-                .join()
-                .map_err(|_| anyhow!("the Parquet writer panicked"))??;
+            for w in writers {
+                flushed.extend(w.join().map_err(|_| anyhow!("a Parquet writer panicked"))??);
+            }
+            flushed.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
             pumped
         })?;
     }
