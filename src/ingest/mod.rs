@@ -427,6 +427,9 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                     })
                 })
                 .collect();
+            // Only the writers hold the receiver: when they have all stopped
+            // (on an error), a hand-over fails instead of waiting forever.
+            drop(job_rx);
             let mut buffers: BTreeMap<i32, (Vec<RecordBatch>, usize, BTreeSet<usize>)> =
                 BTreeMap::new();
             let mut buffered = 0usize;
