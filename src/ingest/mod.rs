@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
-use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet};
+use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
 use crate::parse::{Reason, parse_line};
 use crate::schema;
 use crate::source::{Chunk, ChunkReader, Object, delivery_time, discover, open};
@@ -67,7 +67,7 @@ impl Options {
         Options {
             sources,
             lake,
-            memory_budget: 192 << 20,
+            memory_budget: 128 << 20,
             lock_wait: Duration::from_secs(300),
             progress: false,
             writers: 2,
@@ -224,14 +224,49 @@ struct Flushed {
     objects: BTreeSet<usize>,
 }
 
+/// Rows of a day, sorted by `request_time` and then input order (which is
+/// deterministic), in slices of `slice` rows: the sorted day is never
+/// materialised whole, so a writer holds its input and one slice.
+fn sorted_slices(
+    batches: &[RecordBatch],
+    slice: usize,
+) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+    let mut keys: Vec<(i64, u32, u32)> =
+        Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for (b, batch) in batches.iter().enumerate() {
+        let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+        keys.extend(
+            times
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(r, &t)| (t, b as u32, r as u32)),
+        );
+    }
+    keys.sort_unstable();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let chunks: Vec<Vec<(usize, usize)>> = keys
+        .chunks(slice.max(1))
+        .map(|c| {
+            c.iter()
+                .map(|&(_, b, r)| (b as usize, r as usize))
+                .collect()
+        })
+        .collect();
+    chunks
+        .into_iter()
+        .map(move |idx| Ok(arrow::compute::interleave_record_batch(&refs, &idx)?))
+}
+
 fn write_day(dir: &Path, job: &FlushJob) -> Result<Flushed> {
-    let sorted = sort_records(&job.batches)?;
-    let times = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
-    let (first, last) = (
-        times.values().first().copied(),
-        times.values().last().copied(),
-    );
-    let written = write_parquet(&dir.join(&job.rel_path), schema::records(), &[sorted])?;
+    let (mut first, mut last) = (None, None);
+    for b in &job.batches {
+        let times = b.column(2).as_primitive::<TimestampMicrosecondType>();
+        first = min_opt(first, times.values().iter().copied().min());
+        last = last.max(times.values().iter().copied().max());
+    }
+    let slices = sorted_slices(&job.batches, 64 * 1024);
+    let written = write_parquet_iter(&dir.join(&job.rel_path), schema::records(), slices)?;
     Ok(Flushed {
         day: job.day,
         rel_path: job.rel_path.clone(),
@@ -409,7 +444,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             // Writers encode days in parallel; each file's name is fixed
             // before it is handed over, so the lake does not depend on which
             // writer finishes first.
-            let (job_tx, job_rx) = sync_channel::<FlushJob>(1);
+            let (job_tx, job_rx) = sync_channel::<FlushJob>(0);
             let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
             let writers: Vec<_> = (0..opts.writers.max(1))
                 .map(|_| {
@@ -533,7 +568,10 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             // When the writer failed, its own error explains the failed
             // hand-over best.
             for w in writers {
-                flushed.extend(w.join().map_err(|_| anyhow!("a Parquet writer panicked"))??);
+                flushed.extend(
+                    w.join()
+                        .map_err(|_| anyhow!("a Parquet writer panicked"))??,
+                );
             }
             flushed.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
             pumped

@@ -40,7 +40,9 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt;
 use url::Url;
 
-pub use parquet_file::{WrittenFile, read_parquet, write_parquet, writer_properties};
+pub use parquet_file::{
+    WrittenFile, read_parquet, write_parquet, write_parquet_iter, writer_properties,
+};
 
 use crate::schema;
 

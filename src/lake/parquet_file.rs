@@ -58,6 +58,16 @@ pub fn write_parquet(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<WrittenFile> {
+    write_parquet_iter(path, schema, batches.iter().map(|b| Ok(b.clone())))
+}
+
+/// Writes batches as they come to a new Parquet file at `path`, closes and
+/// syncs it.
+pub fn write_parquet_iter(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<WrittenFile> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -67,9 +77,10 @@ pub fn write_parquet(
         .with_context(|| format!("starting {}", path.display()))?;
     let mut rows = 0;
     for b in batches {
+        let b = b?;
         rows += b.num_rows() as i64;
         writer
-            .write(b)
+            .write(&b)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let file = writer
