@@ -38,7 +38,7 @@ fn bad_objects_are_named_the_rest_is_committed_and_the_run_exits_2() {
     // A corrupt gzip: good header, garbage after the first part.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     for i in 0..3000 {
-        gz.write_all(&LINE.repeat(1)).expect("gz");
+        gz.write_all(LINE).expect("gz");
         gz.write_all(format!("{i}").as_bytes()).expect("gz");
     }
     let mut bytes = gz.finish().expect("gz");
@@ -248,4 +248,40 @@ fn other_delta_readers_see_the_same_lake() {
     }
     assert_eq!(seen["duckdb"]["per_date"], seen["deltalake"]["per_date"]);
     assert_eq!(seen["duckdb"]["max_time"], 1_709_517_065_000_000i64);
+}
+
+#[test]
+fn a_changed_object_is_an_error_unless_reingested_and_then_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let obj = src.join("2024-03-01-00-00-00-ABC");
+    std::fs::write(&obj, LINE.repeat(3)).expect("write");
+    std::fs::write(src.join("other.log"), LINE.repeat(2)).expect("write");
+    let lake = dir.path().join("lake");
+    let (out, _) = ingest(&[&src], &lake, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(&obj, [LINE.repeat(5), b"garbage\n".to_vec()].concat()).expect("rewrite");
+    let (out, _) = ingest(&[&src], &lake, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("changed since it was ingested"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(rows(&lake, Table::Logs), 5);
+    let (out, summary) = ingest(
+        &[&src],
+        &lake,
+        &["--reingest-changed", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary["objects_ingested"], 1);
+    // The object's 3 old records are replaced by its 5 new ones; the other
+    // object's 2 stay.
+    assert_eq!(rows(&lake, Table::Logs), 7);
+    assert_eq!(rows(&lake, Table::Rejects), 1);
+    let (out, summary) = ingest(&[&src], &lake, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(summary["objects_skipped"], 2);
 }

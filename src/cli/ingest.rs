@@ -35,6 +35,12 @@ pub struct IngestArgs {
     #[arg(long, env = "S3LOGS_MEMORY_MB", default_value_t = 128)]
     memory_mb: usize,
 
+    /// Read again objects that changed since they were ingested, replacing
+    /// their earlier records (by default a changed object is an error: S3
+    /// log objects never change).
+    #[arg(long)]
+    reingest_changed: bool,
+
     /// Seconds to wait for another run writing to the same lake.
     #[arg(long, env = "S3LOGS_LOCK_WAIT", default_value_t = 300)]
     lock_wait: u64,
@@ -45,6 +51,7 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     opts.memory_budget = args.memory_mb.max(16) << 20;
     opts.lock_wait = Duration::from_secs(args.lock_wait);
     opts.progress = std::io::stderr().is_terminal();
+    opts.reingest_changed = args.reingest_changed;
     let outcome = run(&opts)?;
     let summary = outcome.summary;
     eprint!("{}", summary.human());

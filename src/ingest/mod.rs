@@ -59,6 +59,10 @@ pub struct Options {
     pub progress: bool,
     /// Threads encoding Parquet files beside the parsing threads.
     pub writers: usize,
+    /// Read again objects whose size or modification time changed since
+    /// they were ingested, replacing their earlier records and rejects in
+    /// the same commit (otherwise such objects are errors).
+    pub reingest_changed: bool,
 }
 
 impl Options {
@@ -71,6 +75,7 @@ impl Options {
             lock_wait: Duration::from_secs(300),
             progress: false,
             writers: 2,
+            reingest_changed: false,
         }
     }
 }
@@ -385,6 +390,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 
     // Plan: what is new, what is unchanged, what changed.
     let mut todo: Vec<(Object, String)> = Vec::new();
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
     for object in found {
         let name = match std::fs::canonicalize(&object.path) {
             Ok(p) => p.display().to_string(),
@@ -404,9 +410,13 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             Some(s) if s.size == object.size as i64 && s.modified == modified => {
                 summary.objects_skipped += 1;
             }
+            Some(_) if opts.reingest_changed => {
+                replaced.insert(name.clone());
+                todo.push((object, name));
+            }
             Some(s) => summary.errors.push(format!(
                 "{name}: changed since it was ingested (size {} -> {}); S3 log objects never \
-                 change, so it was not read again",
+                 change, so it was not read again (--reingest-changed replaces its records)",
                 s.size, object.size
             )),
             None => todo.push((object, name)),
@@ -562,7 +572,6 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                 Ok(())
             };
             let pumped = pump();
-            drop(send);
             drop(job_tx);
             bar.finish_and_clear();
             // When the writer failed, its own error explains the failed
@@ -683,12 +692,28 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         vec![add_action(&rel, w.size, w.rows, None, None)],
     );
 
+    // Objects read again: their earlier rows leave in the same commits.
+    let mut removes = BTreeMap::new();
+    replaced.retain(|name| {
+        todo.iter()
+            .zip(&tallies)
+            .any(|((_, n), t)| n == name && t.failed.is_none())
+    });
+    if !replaced.is_empty() {
+        for which in [Table::Logs, Table::Rejects] {
+            let table = rt.block_on(lake.open_or_create(which))?;
+            let (gone, added) =
+                rt.block_on(without_objects(&lake, &table, which, &replaced, seq))?;
+            removes.insert(which, gone);
+            adds.entry(which).or_default().extend(added);
+        }
+    }
     let manifest = Manifest {
         seq,
         run_id: run_id.clone(),
         kind: "ingest".into(),
         adds,
-        removes: BTreeMap::new(),
+        removes,
     };
     let path = lake.write_manifest(&manifest)?;
     crash_point("after-manifest");
@@ -730,6 +755,68 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// For objects read again: every committed file of `table` holding rows of
+/// `objects`, removed, and rewritten without those rows.
+async fn without_objects(
+    lake: &Lake,
+    table: &deltalake::DeltaTable,
+    which: Table,
+    objects: &BTreeSet<String>,
+    seq: i64,
+) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
+    let source_col = if which == Table::Logs { 28 } else { 0 };
+    let schema = if which == Table::Logs {
+        schema::records()
+    } else {
+        schema::rejects()
+    };
+    let dir = lake.table_dir(which);
+    let (mut removes, mut adds) = (Vec::new(), Vec::new());
+    for f in Lake::files(table).await? {
+        let batches = read_parquet(&dir.join(&f.path))?;
+        let mut kept = Vec::new();
+        let mut hit = false;
+        for b in &batches {
+            let src = b.column(source_col).as_string::<i32>();
+            let mask = BooleanArray::from_iter(
+                (0..b.num_rows()).map(|i| Some(src.is_null(i) || !objects.contains(src.value(i)))),
+            );
+            let keep = filter_record_batch(b, &mask)?;
+            hit |= keep.num_rows() != b.num_rows();
+            kept.push(keep);
+        }
+        if !hit {
+            continue;
+        }
+        removes.push(deltalake::kernel::Remove {
+            path: f.path.clone(),
+            deletion_timestamp: Some(now_micros() / 1000),
+            data_change: true,
+            extended_file_metadata: Some(true),
+            partition_values: Some(f.partition.clone().into_iter().collect()),
+            size: Some(f.size),
+            ..Default::default()
+        });
+        let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            continue;
+        }
+        let rel = f
+            .path
+            .replace(".zstd.parquet", &format!("-x{seq:06}.zstd.parquet"));
+        let w = write_parquet(&dir.join(&rel), Arc::clone(&schema), &kept)?;
+        let day = f
+            .partition
+            .get(schema::DATE)
+            .cloned()
+            .flatten()
+            .map(|d| day_number(&d))
+            .transpose()?;
+        adds.push(add_action(&rel, w.size, w.rows, day, None));
+    }
+    Ok((removes, adds))
 }
 
 /// Rewrites a written file without the rows of failed objects.

@@ -235,6 +235,7 @@ impl Lake {
         table: &mut DeltaTable,
         which: Table,
         seq: i64,
+        removes: Vec<deltalake::kernel::Remove>,
         adds: Vec<Add>,
         operation: DeltaOperation,
         app_metadata: &serde_json::Map<String, serde_json::Value>,
@@ -245,7 +246,8 @@ impl Lake {
         let props = CommitProperties::default()
             .with_application_transaction(Transaction::new(APP_ID, seq))
             .with_metadata(app_metadata.clone());
-        let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
+        actions.extend(adds.into_iter().map(Action::Add));
         let state = table.snapshot().context("reading the table state")?;
         let finalized = CommitBuilder::from(props)
             .with_actions(actions)
@@ -272,6 +274,7 @@ impl Lake {
                     &mut table,
                     which,
                     m.seq,
+                    m.removes.get(&which).cloned().unwrap_or_default(),
                     adds,
                     m.operation(which),
                     &m.app_metadata(),
@@ -300,6 +303,7 @@ impl Lake {
                 &mut table,
                 which,
                 m.seq,
+                m.removes.get(&which).cloned().unwrap_or_default(),
                 adds,
                 m.operation(which),
                 &m.app_metadata(),

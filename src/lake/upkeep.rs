@@ -44,7 +44,7 @@ pub fn dedupe_day(batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, u64)> {
     }
     let sorted = crate::ingest::sort_records(batches)?;
     let log_cols: Vec<_> = (0..schema::LOG_COLUMNS.len())
-        .map(|i| sorted.column(i).clone())
+        .map(|i| std::sync::Arc::clone(sorted.column(i)))
         .collect();
     let converter = RowConverter::new(
         log_cols
@@ -113,7 +113,11 @@ impl Lake {
                     schema::DATE,
                     version + 1
                 );
-                let w = write_parquet(&dir.join(&rel), schema::records(), &[part.clone()])?;
+                let w = write_parquet(
+                    &dir.join(&rel),
+                    schema::records(),
+                    std::slice::from_ref(&part),
+                )?;
                 let times = part
                     .column(2)
                     .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
