@@ -9,8 +9,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/s3logs-target}"
 MB="${S3LOGS_BENCH_MB:-1100}"
 dir="${S3LOGS_BENCH_DIR:-${TMPDIR:-/tmp}/s3logs-bench}/corpus-${MB}mb"
 
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/s3logs"
+# S3LOGS_BIN: a release binary already built (skips the build).
+if [ -z "${S3LOGS_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin="${S3LOGS_BIN:-$CARGO_TARGET_DIR/release/s3logs}"
 if [ ! -d "$dir" ]; then
   echo "generating a ${MB} MB corpus in $dir" >&2
   "$bin" gen --out "$dir" --mb "$MB" --object-kb 64000 --malformed 0.001

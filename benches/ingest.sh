@@ -17,8 +17,11 @@ base="${S3LOGS_BENCH_DIR:-${TMPDIR:-/tmp}/s3logs-bench}"
 corpus="$base/ingest-corpus-${MB}mb"
 venv="${S3LOGS_VENV:-$HOME/.cache/s3logs-venv}"
 
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/s3logs"
+# S3LOGS_BIN: a release binary already built (skips the build).
+if [ -z "${S3LOGS_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin="${S3LOGS_BIN:-$CARGO_TARGET_DIR/release/s3logs}"
 bash benches/python-env.sh "$venv"
 py="$venv/bin/python"
 if [ ! -d "$corpus" ]; then
