@@ -63,8 +63,8 @@ for r in $(seq "$ROUNDS"); do
   measure duckdb "$duck_out/logs.parquet" "$py" "$base/duck.py"
 done | tee "$base/ingest-results.txt"
 awk '
-  /^s3logs/ { sw += $3; sc += $6; sr = ($13 > sr ? $13 : sr); so = $17; n++ }
-  /^duckdb/ { dw += $3; dc += $6; dr = ($13 > dr ? $13 : dr); do_ = $17 }
+  /^s3logs/ { sw += $3; sc += $6; sr = ($12 > sr ? $12 : sr); so = $15; n++ }
+  /^duckdb/ { dw += $3; dc += $6; dr = ($12 > dr ? $12 : dr); do_ = $15 }
   END {
     printf "ratio: DuckDB wall / s3logs wall = %.2fx (target >= 3)\n", dw / sw
     printf "ratio: DuckDB CPU / s3logs CPU = %.2fx\n", dc / sc

@@ -32,7 +32,7 @@ pub struct IngestArgs {
 
     /// Memory for buffered rows, in MiB, before the largest day is written
     /// out.
-    #[arg(long, env = "S3LOGS_MEMORY_MB", default_value_t = 128)]
+    #[arg(long, env = "S3LOGS_MEMORY_MB", default_value_t = 64)]
     memory_mb: usize,
 
     /// Read again objects that changed since they were ingested, replacing

@@ -71,7 +71,7 @@ impl Options {
         Options {
             sources,
             lake,
-            memory_budget: 128 << 20,
+            memory_budget: 64 << 20,
             lock_wait: Duration::from_secs(300),
             progress: false,
             writers: 2,
