@@ -267,21 +267,7 @@ impl Lake {
     pub async fn recover(&self) -> Result<Vec<i64>> {
         let mut done = Vec::new();
         for (path, m) in manifest::pending(&self.meta_dir())? {
-            for which in Table::ALL {
-                let mut table = self.open_or_create(which).await?;
-                let adds = m.adds.get(&which).cloned().unwrap_or_default();
-                Self::commit_run(
-                    &mut table,
-                    which,
-                    m.seq,
-                    m.removes.get(&which).cloned().unwrap_or_default(),
-                    adds,
-                    m.operation(which),
-                    &m.app_metadata(),
-                )
-                .await?;
-            }
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            self.commit_manifest(&path, &m).await?;
             done.push(m.seq);
         }
         Ok(done)
@@ -292,19 +278,19 @@ impl Lake {
         manifest::write(&self.meta_dir(), m)
     }
 
-    /// Commits a run whose manifest is written, then removes the manifest.
-    /// Returns the version of the `logs` table afterwards.
+    /// Commits a run whose manifest is written, to each table that does not
+    /// hold it yet, then removes the manifest. Returns the version of the
+    /// `logs` table afterwards.
     pub async fn commit_manifest(&self, path: &Path, m: &manifest::Manifest) -> Result<i64> {
         let mut logs_version = 0;
         for which in Table::ALL {
             let mut table = self.open_or_create(which).await?;
-            let adds = m.adds.get(&which).cloned().unwrap_or_default();
             let v = Self::commit_run(
                 &mut table,
                 which,
                 m.seq,
                 m.removes.get(&which).cloned().unwrap_or_default(),
-                adds,
+                m.adds.get(&which).cloned().unwrap_or_default(),
                 m.operation(which),
                 &m.app_metadata(),
             )
