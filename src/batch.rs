@@ -13,7 +13,7 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 
-use crate::parse::{LogRecord, joined_tokens, text};
+use crate::parse::{LogRecord, joined_tokens};
 use crate::schema;
 
 /// The default number of rows in a batch.
@@ -106,13 +106,14 @@ impl LogBatchBuilder {
     pub fn append(&mut self, rec: &LogRecord<'_>, source_file: &str, source_line: i64) {
         let t = &mut self.text;
         let put = |b: &mut StringBuilder, v: Option<&[u8]>| match v {
-            Some(v) => b.append_value(text(v)),
+            Some(v) => b.append_value(rec.text(v)),
             None => b.append_null(),
         };
         put(&mut t[BUCKET_OWNER], rec.bucket_owner);
         put(&mut t[BUCKET], rec.bucket);
         put(&mut t[REMOTE_IP], rec.remote_ip);
         match rec.requester {
+            Some(v) if memchr::memchr(b' ', v).is_none() => t[REQUESTER].append_value(rec.text(v)),
             Some(v) => t[REQUESTER].append_value(joined_tokens(v)),
             None => t[REQUESTER].append_null(),
         }
@@ -125,6 +126,7 @@ impl LogBatchBuilder {
         put(&mut t[USER_AGENT], rec.user_agent);
         put(&mut t[VERSION_ID], rec.version_id);
         match rec.host_id {
+            Some(v) if memchr::memchr(b' ', v).is_none() => t[HOST_ID].append_value(rec.text(v)),
             Some(v) => t[HOST_ID].append_value(joined_tokens(v)),
             None => t[HOST_ID].append_null(),
         }

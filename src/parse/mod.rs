@@ -185,6 +185,7 @@ impl<'a> Parser<'a> {
             None => self.tail(agent.rest)?,
         };
 
+        let utf8_line = std::str::from_utf8(line).ok();
         Ok(LogRecord {
             bucket_owner: dash(bucket_owner),
             bucket: dash(bucket),
@@ -215,7 +216,8 @@ impl<'a> Parser<'a> {
             source_region: tail.source_region,
             extra_fields: tail.extra_fields,
             field_count: 17 + tail.count,
-            lossy_utf8: std::str::from_utf8(line).is_err(),
+            lossy_utf8: utf8_line.is_none(),
+            utf8_line,
         })
     }
 

@@ -75,6 +75,30 @@ pub struct LogRecord<'a> {
     pub field_count: u8,
     /// Whether some field is not valid UTF-8 and needs replacement characters.
     pub lossy_utf8: bool,
+    /// The whole line as text, when it is valid UTF-8: fields are cut at
+    /// ASCII bytes, so each is then a valid `&str` slice of it and needs no
+    /// second validation (see [`LogRecord::text`]).
+    pub utf8_line: Option<&'a str>,
+}
+
+impl<'a> LogRecord<'a> {
+    /// A field of this record as text: a slice of [`LogRecord::utf8_line`]
+    /// when the field lies within it (no validation again), else decoded
+    /// with replacement characters like [`text`].
+    pub fn text(&self, field: &'a [u8]) -> Cow<'a, str> {
+        if let Some(line) = self.utf8_line {
+            let start = (field.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            if let Some(s) = start
+                .checked_add(field.len())
+                .and_then(|end| line.get(start..end))
+            {
+                if s.as_bytes().as_ptr() == field.as_ptr() {
+                    return Cow::Borrowed(s);
+                }
+            }
+        }
+        String::from_utf8_lossy(field)
+    }
 }
 
 /// Decodes a text field for storage.
