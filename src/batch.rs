@@ -155,7 +155,14 @@ impl LogBatchBuilder {
     /// builder is empty afterwards and ready for the next batch.
     pub fn finish(&mut self) -> RecordBatch {
         let t = &mut self.text;
-        let mut s = |i: usize| -> ArrayRef { Arc::new(t[i].finish()) };
+        let capacity = self.capacity;
+        // `finish` leaves an empty value buffer that would grow by doubling
+        // again for every batch: start the next one at this batch's size.
+        let mut s = |i: usize| -> ArrayRef {
+            let bytes = t[i].values_slice().len();
+            let next = StringBuilder::with_capacity(capacity, bytes + bytes / 8);
+            Arc::new(std::mem::replace(&mut t[i], next).finish())
+        };
         let columns: Vec<ArrayRef> = vec![
             s(BUCKET_OWNER),
             s(BUCKET),
