@@ -8,20 +8,28 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int16Builder, Int32Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Int16Builder, Int32Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use crate::parse::{LogRecord, joined_tokens};
+use crate::parse::{LogRecord, Reason, joined_tokens};
 use crate::schema;
+use crate::source::{Chunk, Line};
 
 /// The default number of rows in a batch.
 pub const BATCH_ROWS: usize = 8192;
 
-/// Builds [`schema::records`] batches from [`LogRecord`]s.
+/// Builds [`schema::records`] batches from [`LogRecord`]s, or, with
+/// [`LogBatchBuilder::projected`], any subset of the [`schema::logs`]
+/// columns (the raw-file table builds only what a query reads).
 pub struct LogBatchBuilder {
     capacity: usize,
+    schema: SchemaRef,
+    /// Which [`schema::logs`] columns are built.
+    wanted: [bool; LOG_COLUMNS],
     text: [StringBuilder; TEXT_COLUMNS],
     request_time: TimestampMicrosecondBuilder,
     http_status: Int16Builder,
@@ -32,6 +40,7 @@ pub struct LogBatchBuilder {
     acl_required: BooleanBuilder,
     source_file: StringBuilder,
     source_line: Int64Builder,
+    date: Date32Builder,
     rows: usize,
 }
 
@@ -59,6 +68,14 @@ const SOURCE_REGION: usize = 19;
 const EXTRA_FIELDS: usize = 20;
 const TEXT_COLUMNS: usize = 21;
 
+/// The [`schema::logs`] column of each text builder.
+const TEXT_COLUMN: [usize; TEXT_COLUMNS] = [
+    0, 1, 3, 4, 5, 6, 7, 8, 10, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 27,
+];
+/// Columns of [`schema::logs`]: the 30 of [`schema::records`] and `date`.
+const LOG_COLUMNS: usize = 31;
+const DATE: usize = 30;
+
 impl Default for LogBatchBuilder {
     fn default() -> Self {
         Self::with_capacity(BATCH_ROWS)
@@ -66,12 +83,42 @@ impl Default for LogBatchBuilder {
 }
 
 impl LogBatchBuilder {
-    /// A builder whose batches hold up to `capacity` rows before
-    /// [`LogBatchBuilder::is_full`] says so.
+    /// A builder of [`schema::records`] batches that hold up to `capacity`
+    /// rows before [`LogBatchBuilder::is_full`] says so.
     pub fn with_capacity(capacity: usize) -> Self {
-        let text = std::array::from_fn(|_| StringBuilder::with_capacity(capacity, capacity * 16));
+        let mut wanted = [true; LOG_COLUMNS];
+        wanted[DATE] = false;
+        Self::build(capacity, schema::records(), wanted)
+    }
+
+    /// A builder of the given columns of [`schema::logs`] (indexes; the
+    /// batches hold them in schema order), which skips the work for every
+    /// other column.
+    ///
+    /// # Errors
+    ///
+    /// An index is out of range.
+    pub fn projected(capacity: usize, columns: &[usize]) -> Result<Self, ArrowError> {
+        let mut sorted = columns.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let schema = Arc::new(schema::logs().project(&sorted)?);
+        let mut wanted = [false; LOG_COLUMNS];
+        for &c in &sorted {
+            wanted[c] = true;
+        }
+        Ok(Self::build(capacity, schema, wanted))
+    }
+
+    fn build(capacity: usize, schema: SchemaRef, wanted: [bool; LOG_COLUMNS]) -> Self {
+        let text = std::array::from_fn(|i| {
+            let bytes = if wanted[TEXT_COLUMN[i]] { 16 } else { 0 };
+            StringBuilder::with_capacity(capacity, capacity * bytes)
+        });
         LogBatchBuilder {
             capacity,
+            schema,
+            wanted,
             text,
             request_time: TimestampMicrosecondBuilder::with_capacity(capacity)
                 .with_timezone(schema::UTC),
@@ -83,8 +130,14 @@ impl LogBatchBuilder {
             acl_required: BooleanBuilder::with_capacity(capacity),
             source_file: StringBuilder::with_capacity(capacity, capacity * 32),
             source_line: Int64Builder::with_capacity(capacity),
+            date: Date32Builder::with_capacity(capacity),
             rows: 0,
         }
+    }
+
+    /// The schema of the batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     /// Rows appended since the last batch.
@@ -104,104 +157,152 @@ impl LogBatchBuilder {
 
     /// Appends one record and where it came from.
     pub fn append(&mut self, rec: &LogRecord<'_>, source_file: &str, source_line: i64) {
+        let w = &self.wanted;
         let t = &mut self.text;
-        let put = |b: &mut StringBuilder, v: Option<&[u8]>| match v {
-            Some(v) => b.append_value(rec.text(v)),
-            None => b.append_null(),
+        let put = |b: &mut StringBuilder, i: usize, v: Option<&[u8]>| {
+            if w[TEXT_COLUMN[i]] {
+                match v {
+                    Some(v) => b.append_value(rec.text(v)),
+                    None => b.append_null(),
+                }
+            }
         };
-        put(&mut t[BUCKET_OWNER], rec.bucket_owner);
-        put(&mut t[BUCKET], rec.bucket);
-        put(&mut t[REMOTE_IP], rec.remote_ip);
-        match rec.requester {
-            Some(v) if memchr::memchr(b' ', v).is_none() => t[REQUESTER].append_value(rec.text(v)),
-            Some(v) => t[REQUESTER].append_value(joined_tokens(v)),
-            None => t[REQUESTER].append_null(),
+        // Requester and host id may be several tokens, joined by one space.
+        let put_joined = |b: &mut StringBuilder, i: usize, v: Option<&[u8]>| {
+            if w[TEXT_COLUMN[i]] {
+                match v {
+                    Some(v) if memchr::memchr(b' ', v).is_none() => b.append_value(rec.text(v)),
+                    Some(v) => b.append_value(joined_tokens(v)),
+                    None => b.append_null(),
+                }
+            }
+        };
+        let [
+            bucket_owner,
+            bucket,
+            remote_ip,
+            requester,
+            request_id,
+            operation,
+            key,
+            request_uri,
+            error_code,
+            referer,
+            user_agent,
+            version_id,
+            host_id,
+            signature_version,
+            cipher_suite,
+            authentication_type,
+            host_header,
+            tls_version,
+            access_point_arn,
+            source_region,
+            extra_fields,
+        ] = t;
+        put(bucket_owner, BUCKET_OWNER, rec.bucket_owner);
+        put(bucket, BUCKET, rec.bucket);
+        put(remote_ip, REMOTE_IP, rec.remote_ip);
+        put_joined(requester, REQUESTER, rec.requester);
+        put(request_id, REQUEST_ID, rec.request_id);
+        put(operation, OPERATION, rec.operation);
+        put(key, KEY, rec.key);
+        put(request_uri, REQUEST_URI, rec.request_uri);
+        put(error_code, ERROR_CODE, rec.error_code);
+        put(referer, REFERER, rec.referer);
+        put(user_agent, USER_AGENT, rec.user_agent);
+        put(version_id, VERSION_ID, rec.version_id);
+        put_joined(host_id, HOST_ID, rec.host_id);
+        put(signature_version, SIGNATURE_VERSION, rec.signature_version);
+        put(cipher_suite, CIPHER_SUITE, rec.cipher_suite);
+        put(
+            authentication_type,
+            AUTHENTICATION_TYPE,
+            rec.authentication_type,
+        );
+        put(host_header, HOST_HEADER, rec.host_header);
+        put(tls_version, TLS_VERSION, rec.tls_version);
+        put(access_point_arn, ACCESS_POINT_ARN, rec.access_point_arn);
+        put(source_region, SOURCE_REGION, rec.source_region);
+        put(extra_fields, EXTRA_FIELDS, rec.extra_fields);
+        if w[2] {
+            self.request_time.append_value(rec.request_time);
         }
-        put(&mut t[REQUEST_ID], rec.request_id);
-        put(&mut t[OPERATION], rec.operation);
-        put(&mut t[KEY], rec.key);
-        put(&mut t[REQUEST_URI], rec.request_uri);
-        put(&mut t[ERROR_CODE], rec.error_code);
-        put(&mut t[REFERER], rec.referer);
-        put(&mut t[USER_AGENT], rec.user_agent);
-        put(&mut t[VERSION_ID], rec.version_id);
-        match rec.host_id {
-            Some(v) if memchr::memchr(b' ', v).is_none() => t[HOST_ID].append_value(rec.text(v)),
-            Some(v) => t[HOST_ID].append_value(joined_tokens(v)),
-            None => t[HOST_ID].append_null(),
+        if w[9] {
+            self.http_status.append_option(rec.http_status);
         }
-        put(&mut t[SIGNATURE_VERSION], rec.signature_version);
-        put(&mut t[CIPHER_SUITE], rec.cipher_suite);
-        put(&mut t[AUTHENTICATION_TYPE], rec.authentication_type);
-        put(&mut t[HOST_HEADER], rec.host_header);
-        put(&mut t[TLS_VERSION], rec.tls_version);
-        put(&mut t[ACCESS_POINT_ARN], rec.access_point_arn);
-        put(&mut t[SOURCE_REGION], rec.source_region);
-        put(&mut t[EXTRA_FIELDS], rec.extra_fields);
-        self.request_time.append_value(rec.request_time);
-        self.http_status.append_option(rec.http_status);
-        self.bytes_sent.append_option(rec.bytes_sent);
-        self.object_size.append_option(rec.object_size);
-        self.total_time_ms.append_option(rec.total_time_ms);
-        self.turn_around_time_ms
-            .append_option(rec.turn_around_time_ms);
-        self.acl_required.append_option(rec.acl_required);
-        self.source_file.append_value(source_file);
-        self.source_line.append_value(source_line);
+        if w[11] {
+            self.bytes_sent.append_option(rec.bytes_sent);
+        }
+        if w[12] {
+            self.object_size.append_option(rec.object_size);
+        }
+        if w[13] {
+            self.total_time_ms.append_option(rec.total_time_ms);
+        }
+        if w[14] {
+            self.turn_around_time_ms
+                .append_option(rec.turn_around_time_ms);
+        }
+        if w[25] {
+            self.acl_required.append_option(rec.acl_required);
+        }
+        if w[28] {
+            self.source_file.append_value(source_file);
+        }
+        if w[29] {
+            self.source_line.append_value(source_line);
+        }
+        if w[DATE] {
+            self.date
+                .append_value(rec.request_time.div_euclid(MICROS_PER_DAY) as i32);
+        }
         self.rows += 1;
     }
 
-    /// The rows appended so far as a batch of [`schema::records`]; the
-    /// builder is empty afterwards and ready for the next batch.
+    /// The rows appended so far as a batch; the builder is empty afterwards
+    /// and ready for the next batch.
     pub fn finish(&mut self) -> RecordBatch {
-        let t = &mut self.text;
         let capacity = self.capacity;
-        // `finish` leaves an empty value buffer that would grow by doubling
-        // again for every batch: start the next one at this batch's size.
-        let mut s = |i: usize| -> ArrayRef {
-            let bytes = t[i].values_slice().len();
-            let next = StringBuilder::with_capacity(capacity, bytes + bytes / 8);
-            Arc::new(std::mem::replace(&mut t[i], next).finish())
-        };
-        let columns: Vec<ArrayRef> = vec![
-            s(BUCKET_OWNER),
-            s(BUCKET),
-            Arc::new(self.request_time.finish()),
-            s(REMOTE_IP),
-            s(REQUESTER),
-            s(REQUEST_ID),
-            s(OPERATION),
-            s(KEY),
-            s(REQUEST_URI),
-            Arc::new(self.http_status.finish()),
-            s(ERROR_CODE),
-            Arc::new(self.bytes_sent.finish()),
-            Arc::new(self.object_size.finish()),
-            Arc::new(self.total_time_ms.finish()),
-            Arc::new(self.turn_around_time_ms.finish()),
-            s(REFERER),
-            s(USER_AGENT),
-            s(VERSION_ID),
-            s(HOST_ID),
-            s(SIGNATURE_VERSION),
-            s(CIPHER_SUITE),
-            s(AUTHENTICATION_TYPE),
-            s(HOST_HEADER),
-            s(TLS_VERSION),
-            s(ACCESS_POINT_ARN),
-            Arc::new(self.acl_required.finish()),
-            s(SOURCE_REGION),
-            s(EXTRA_FIELDS),
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.source_line.finish()),
-        ];
-        self.rows = 0;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for c in (0..LOG_COLUMNS).filter(|&c| self.wanted[c]) {
+            let column: ArrayRef = match c {
+                2 => Arc::new(self.request_time.finish()),
+                9 => Arc::new(self.http_status.finish()),
+                11 => Arc::new(self.bytes_sent.finish()),
+                12 => Arc::new(self.object_size.finish()),
+                13 => Arc::new(self.total_time_ms.finish()),
+                14 => Arc::new(self.turn_around_time_ms.finish()),
+                25 => Arc::new(self.acl_required.finish()),
+                28 => Arc::new(self.source_file.finish()),
+                29 => Arc::new(self.source_line.finish()),
+                DATE => Arc::new(self.date.finish()),
+                _ => {
+                    let i = TEXT_COLUMN
+                        .iter()
+                        .position(|&t| t == c)
+                        .unwrap_or_else(|| unreachable!("column {c} is a text column"));
+                    // `finish` leaves an empty value buffer that would grow
+                    // by doubling again for every batch: start the next one
+                    // at this batch's size.
+                    let bytes = self.text[i].values_slice().len();
+                    let next = StringBuilder::with_capacity(capacity, bytes + bytes / 8);
+                    Arc::new(std::mem::replace(&mut self.text[i], next).finish())
+                }
+            };
+            columns.push(column);
+        }
+        let rows = std::mem::take(&mut self.rows);
         // The columns are built above in schema order with the schema's
         // types, so this cannot fail; a mismatch is a bug caught by tests.
-        RecordBatch::try_new(schema::records(), columns)
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
             .unwrap_or_else(|e| unreachable!("log batch does not match its schema: {e}"))
     }
 }
+
+/// Microseconds in a day: `request_time` to `date`.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// One line that could not be read, as stored in the `rejects` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,6 +317,31 @@ pub struct Reject {
     pub reason: &'static str,
     /// The exact bytes of the line, without its `\n`.
     pub raw: Vec<u8>,
+}
+
+impl Reject {
+    /// A line that did not parse.
+    pub fn line(source: &Arc<str>, line: &Line<'_>, reason: Reason) -> Reject {
+        Reject {
+            source_file: Arc::clone(source),
+            source_line: line.number as i64,
+            byte_offset: line.offset as i64,
+            reason: reason.as_str(),
+            raw: line.bytes.to_vec(),
+        }
+    }
+
+    /// A line longer than [`crate::source::MAX_LINE`]: the chunk holds its
+    /// first bytes.
+    pub fn overlong(source: &Arc<str>, chunk: &Chunk) -> Reject {
+        Reject {
+            source_file: Arc::clone(source),
+            source_line: chunk.first_line as i64,
+            byte_offset: chunk.first_offset as i64,
+            reason: Reason::LineTooLong.as_str(),
+            raw: chunk.data.clone(),
+        }
+    }
 }
 
 /// Builds [`schema::rejects`] batches.
@@ -285,5 +411,36 @@ mod tests {
         );
         b.append(&rec, "g.log", 3);
         assert_eq!(b.finish().num_rows(), 1);
+    }
+
+    #[test]
+    fn builds_only_the_projected_columns() {
+        let line = br#"o b [06/Feb/2019:23:59:59 -0100] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
+        let rec = parse_line(line).expect("valid");
+        // date (30), then requester (4) and http_status (9): out of order.
+        let mut b = LogBatchBuilder::projected(4, &[30, 4, 9]).expect("in range");
+        b.append(&rec, "f.log", 1);
+        let batch = b.finish();
+        let names: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["requester", "http_status", "date"]);
+        assert_eq!(batch.column(0).as_string::<i32>().value(0), "a b");
+        // 23:59:59 at -01:00 is the next day in UTC.
+        let day = batch
+            .column(2)
+            .as_primitive::<arrow::datatypes::Date32Type>()
+            .value(0);
+        assert_eq!(day, 17934);
+
+        let mut none = LogBatchBuilder::projected(4, &[]).expect("in range");
+        none.append(&rec, "f.log", 1);
+        none.append(&rec, "f.log", 2);
+        let batch = none.finish();
+        assert_eq!((batch.num_columns(), batch.num_rows()), (0, 2));
+        assert!(LogBatchBuilder::projected(4, &[31]).is_err());
     }
 }

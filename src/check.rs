@@ -100,13 +100,7 @@ pub fn check_chunk(chunk: &Chunk, source: &Arc<str>, keep_rejects: bool) -> (Sta
         stats.lines = 1;
         stats.reject(Reason::LineTooLong);
         if keep_rejects {
-            samples.push(Reject {
-                source_file: Arc::clone(source),
-                source_line: chunk.first_line as i64,
-                byte_offset: chunk.first_offset as i64,
-                reason: Reason::LineTooLong.as_str(),
-                raw: chunk.data.clone(),
-            });
+            samples.push(Reject::overlong(source, chunk));
         }
         return (stats, samples);
     }
@@ -128,13 +122,7 @@ pub fn check_chunk(chunk: &Chunk, source: &Arc<str>, keep_rejects: bool) -> (Sta
             Err(e) => {
                 stats.reject(e.reason);
                 if keep_rejects {
-                    samples.push(Reject {
-                        source_file: Arc::clone(source),
-                        source_line: line.number as i64,
-                        byte_offset: line.offset as i64,
-                        reason: e.reason.as_str(),
-                        raw: line.bytes.to_vec(),
-                    });
+                    samples.push(Reject::line(source, &line, e.reason));
                 }
             }
         }

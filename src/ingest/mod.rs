@@ -33,11 +33,11 @@ use arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Add;
 use rayon::prelude::*;
 
-use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
+use crate::batch::{LogBatchBuilder, MICROS_PER_DAY, Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
 use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
-use crate::parse::{Reason, parse_line};
+use crate::parse::parse_line;
 use crate::schema;
 use crate::source::{Chunk, ChunkReader, Object, delivery_time, discover, open};
 
@@ -100,8 +100,6 @@ enum Read {
     Failed(usize, String),
 }
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
 fn day_of(micros: i64) -> i32 {
     micros.div_euclid(MICROS_PER_DAY) as i32
 }
@@ -131,13 +129,7 @@ fn parse_chunk(
     };
     let source_arc: Arc<str> = Arc::from(source);
     if chunk.overlong.is_some() {
-        out.rejects.push(Reject {
-            source_file: source_arc,
-            source_line: chunk.first_line as i64,
-            byte_offset: chunk.first_offset as i64,
-            reason: Reason::LineTooLong.as_str(),
-            raw: chunk.data.clone(),
-        });
+        out.rejects.push(Reject::overlong(&source_arc, chunk));
         return Ok(out);
     }
     let mut builder = LogBatchBuilder::default();
@@ -163,13 +155,7 @@ fn parse_chunk(
                     batches.push(builder.finish());
                 }
             }
-            Err(e) => out.rejects.push(Reject {
-                source_file: Arc::clone(&source_arc),
-                source_line: line.number as i64,
-                byte_offset: line.offset as i64,
-                reason: e.reason.as_str(),
-                raw: line.bytes.to_vec(),
-            }),
+            Err(e) => out.rejects.push(Reject::line(&source_arc, &line, e.reason)),
         }
     }
     if !builder.is_empty() {

@@ -91,10 +91,9 @@ impl<'a> LogRecord<'a> {
             if let Some(s) = start
                 .checked_add(field.len())
                 .and_then(|end| line.get(start..end))
+                && s.as_bytes().as_ptr() == field.as_ptr()
             {
-                if s.as_bytes().as_ptr() == field.as_ptr() {
-                    return Cow::Borrowed(s);
-                }
+                return Cow::Borrowed(s);
             }
         }
         String::from_utf8_lossy(field)

@@ -45,21 +45,21 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         Arc::new(MemTable::try_new(pricing.schema(), vec![vec![pricing]])?),
     )?;
     if !src.raw.is_empty() {
-        let paths = src.raw.clone();
-        let tables = tokio::task::spawn_blocking(move || raw::load(&paths))
-            .await
-            .context("parsing raw logs")??;
-        ctx.register_table(
-            "logs",
-            Arc::new(MemTable::try_new(crate::schema::logs(), vec![tables.logs])?),
-        )?;
-        ctx.register_table(
-            "rejects",
-            Arc::new(MemTable::try_new(
-                crate::schema::rejects(),
-                vec![tables.rejects],
-            )?),
-        )?;
+        let (objects, missing) = crate::source::discover(&src.raw);
+        if let Some(m) = missing.first() {
+            bail!("{}: {}", m.path.display(), m.error);
+        }
+        let objects: Arc<[crate::source::Object]> = objects.into();
+        for kind in [raw::RawKind::Logs, raw::RawKind::Rejects] {
+            let name = match kind {
+                raw::RawKind::Logs => "logs",
+                raw::RawKind::Rejects => "rejects",
+            };
+            ctx.register_table(
+                name,
+                Arc::new(raw::RawTable::new(Arc::clone(&objects), kind)),
+            )?;
+        }
         return Ok(ctx);
     }
     let Some(root) = &src.lake else {
