@@ -5,6 +5,7 @@
 #   make check        fmt, clippy, tests
 #   make bench        parser benchmarks and a whole-file `check` run against a baseline
 #   make bench-ingest ingest a >= 2 GB corpus beside DuckDB's fastest conversion
+#   make bench-query  three typical queries on the lake and on raw files beside DuckDB
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
 CARGO ?= cargo
@@ -12,7 +13,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -52,6 +53,9 @@ bench-check:
 
 bench-ingest:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/ingest.sh
+
+bench-query:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/query.sh
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run parse_line -- -max_total_time=60

@@ -5,7 +5,8 @@
 //! its own small PRNG (SplitMix64), not a crate whose sequence could change
 //! between versions. Lines are 400–700 bytes, with a real operation mix,
 //! Zipf-skewed keys, requesters and IPs, lifecycle, batch-delete and copy
-//! lines, and a configurable share of malformed and late lines.
+//! lines, user agents with raw quotes in one line of a hundred, and a
+//! configurable share of malformed and late lines.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -228,6 +229,12 @@ const AGENTS: [&str; 8] = [
     "S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.205-172.807.amzn2int.x86_64",
     "curl/8.5.0",
 ];
+/// User agents with unescaped quotes: the hard case of FORMAT.md that
+/// CSV readers get wrong.
+const QUOTED_AGENTS: [&str; 2] = [
+    r#"Mozilla/5.0 (compatible; "SecurityScanner" 2.1; +https://scanner.example/bot)"#,
+    r#"python-requests/2.31.0 "custom-sync" "#,
+];
 const PREFIXES: [&str; 6] = [
     "data/raw",
     "data/curated",
@@ -403,7 +410,13 @@ fn record(rng: &mut Rng, u: &Universe, time: i64) -> Vec<OwnedRecord> {
         turn_around_time_ms: Some(1 + rng.zipf(200) as i32),
         referer: (rng.below(20) == 0)
             .then(|| format!("https://www.example.com/page/{}", rng.below(100))),
-        user_agent: Some(rng.pick(&AGENTS).to_string()),
+        // About one line in a hundred carries a user agent with raw quotes
+        // inside, as scanners and some SDK wrappers send.
+        user_agent: Some(if rng.below(100) == 0 {
+            rng.pick(&QUOTED_AGENTS).to_string()
+        } else {
+            rng.pick(&AGENTS).to_string()
+        }),
         tail: [
             (rng.below(10) == 0).then(|| format!("3HL4kqtJlcpXroDTDmJ{:x}", rng.next_u64())),
             Some(host_id),
