@@ -24,7 +24,7 @@ fn main() {
     let (mut bytes, mut fields, mut lines) = (0u64, 0u64, 0u64);
     let mut buf = vec![0u8; 4 << 20];
     for o in objects {
-        let mut f = std::fs::File::open(&o.path).expect("open");
+        let mut f = std::fs::File::open(o.local_path().expect("local")).expect("open");
         let mut carry = 0;
         loop {
             let n = f.read(&mut buf[carry..]).expect("read");

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::batch::Reject;
 use crate::parse::{Reason, parse_line};
-use crate::source::{Chunk, ChunkReader, Object, open};
+use crate::source::{Chunk, ChunkReader, Object, Prefetch};
 
 /// What reading some lines found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -132,12 +132,21 @@ pub fn check_chunk(chunk: &Chunk, source: &Arc<str>, keep_rejects: bool) -> (Sta
 
 /// Checks one object, parsing its chunks in parallel.
 pub fn check_object(object: &Object, keep_rejects: bool) -> ObjectReport {
+    check_reader(object, object.open(), keep_rejects)
+}
+
+/// Checks one opened object.
+fn check_reader(
+    object: &Object,
+    reader: std::io::Result<Box<dyn std::io::Read + Send>>,
+    keep_rejects: bool,
+) -> ObjectReport {
     let source: Arc<str> = Arc::from(object.name.as_str());
     let mut report = ObjectReport {
         name: object.name.clone(),
         ..ObjectReport::default()
     };
-    let reader = match open(&object.path) {
+    let reader = match reader {
         Ok(r) => r,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -163,12 +172,16 @@ pub fn check_object(object: &Object, keep_rejects: bool) -> ObjectReport {
     report
 }
 
-/// Checks objects in parallel; reports come back in the objects' order.
+/// Checks objects in parallel (those on S3 fetched ahead); reports come
+/// back in the objects' order.
 pub fn check_objects(objects: &[Object], keep_rejects: bool) -> Vec<ObjectReport> {
-    objects
-        .par_iter()
-        .map(|o| check_object(o, keep_rejects))
-        .collect()
+    let mut reports: Vec<(usize, ObjectReport)> = Prefetch::new(objects.to_vec())
+        .enumerate()
+        .par_bridge()
+        .map(|(i, (o, reader))| (i, check_reader(&o, reader, keep_rejects)))
+        .collect();
+    reports.sort_by_key(|(i, _)| *i);
+    reports.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -57,14 +57,17 @@ fn sample_lines() -> Vec<(PathBuf, usize, Vec<u8>)> {
     let mut out = Vec::new();
     for o in objects {
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut s3logs::source::open(&o.path).expect("open"), &mut data)
-            .expect("read");
+        std::io::Read::read_to_end(&mut o.open().expect("open"), &mut data).expect("read");
         let mut lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
         if data.ends_with(b"\n") {
             lines.pop();
         }
         for (i, l) in lines.into_iter().enumerate() {
-            out.push((o.path.clone(), i + 1, l.to_vec()));
+            out.push((
+                o.local_path().expect("local").to_path_buf(),
+                i + 1,
+                l.to_vec(),
+            ));
         }
     }
     out

@@ -19,3 +19,5 @@ mod ingest_edges;
 mod upkeep;
 // s3logs query and the bundled queries.
 mod query;
+// s3:// sources against moto's S3 server.
+mod s3;

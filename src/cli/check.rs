@@ -10,14 +10,17 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use s3logs::check::{ObjectReport, Stats, check_objects};
-use s3logs::source::discover;
+use s3logs::source::find;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Log files or folders (walked recursively; .gz and .zst are detected
-    /// by their magic bytes).
+    /// Log files or folders (walked recursively), or s3://bucket/prefix
+    /// URLs; .gz and .zst are detected by their magic bytes.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    selection: super::SelectionArgs,
 
     /// List each rejected line as `file:line: reason` and the raw line,
     /// escaped.
@@ -92,11 +95,12 @@ fn escape(raw: &[u8]) -> String {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (objects, missing) = discover(&args.paths);
+    let found = find(&args.paths, &args.selection.selection());
+    let (objects, missing) = (found.objects, found.errors);
     let mut unreadable: Vec<String> = Vec::new();
     for m in &missing {
-        eprintln!("s3logs: {}: {}", m.path.display(), m.error);
-        unreadable.push(m.path.display().to_string());
+        eprintln!("s3logs: {}: {}", m.source, m.error);
+        unreadable.push(m.source.clone());
     }
     let reports = check_objects(&objects, args.rejects);
     let mut total = Stats::default();

@@ -12,10 +12,23 @@ use s3logs::ingest::{Options, run};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Log files or folders (walked recursively; .gz and .zst are detected
-    /// by their magic bytes).
+    /// Log files or folders (walked recursively), or s3://bucket/prefix
+    /// URLs; .gz and .zst are detected by their magic bytes.
     #[arg(required = true)]
     sources: Vec<PathBuf>,
+
+    #[command(flatten)]
+    selection: super::SelectionArgs,
+
+    /// For s3:// sources: list from this many days before the latest day
+    /// already ingested from the source, to catch late deliveries, instead
+    /// of listing everything.
+    #[arg(long, env = "S3LOGS_LOOKBACK_DAYS", default_value_t = 2)]
+    lookback_days: u32,
+
+    /// For s3:// sources: list everything under the prefix every run.
+    #[arg(long)]
+    full_listing: bool,
 
     /// The lake's folder.
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
@@ -48,6 +61,8 @@ pub struct IngestArgs {
 
 pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let mut opts = Options::new(args.sources, args.lake);
+    opts.selection = args.selection.selection();
+    opts.lookback_days = (!args.full_listing).then_some(args.lookback_days as i32);
     opts.memory_budget = args.memory_mb.max(16) << 20;
     opts.lock_wait = Duration::from_secs(args.lock_wait);
     opts.progress = std::io::stderr().is_terminal();

@@ -95,3 +95,50 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+/// Which objects to read and how to reach S3: shared by `check`, `ingest`
+/// and `query --raw`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectionArgs {
+    /// Only objects whose names carry this day or a later one (YYYY-MM-DD,
+    /// the delivery day AWS puts in log object names). On S3 the listing
+    /// starts there instead of listing everything.
+    #[arg(long, value_parser = parse_day)]
+    since: Option<i32>,
+
+    /// Only objects whose names carry this day or an earlier one.
+    #[arg(long, value_parser = parse_day)]
+    until: Option<i32>,
+
+    /// Endpoint of an S3-compatible store for s3:// sources (path-style
+    /// requests).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+
+    /// Region of the s3:// sources (default: AWS_REGION, the profile's, or
+    /// us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> s3logs::source::Selection {
+        s3logs::source::Selection {
+            since: self.since,
+            until: self.until,
+            s3: s3logs::source::S3Options {
+                endpoint: self.endpoint_url.clone(),
+                region: self.region.clone(),
+            },
+            resume: Default::default(),
+        }
+    }
+}
+
+/// `YYYY-MM-DD` to days since the epoch.
+fn parse_day(s: &str) -> Result<i32, String> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))?;
+    Ok(d.signed_duration_since(chrono::NaiveDate::default())
+        .num_days() as i32)
+}

@@ -23,10 +23,13 @@ pub struct QueryArgs {
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
     lake: PathBuf,
 
-    /// Query raw log files or folders directly as `logs` and `rejects`,
-    /// without ingesting.
+    /// Query raw log files, folders or s3://bucket/prefix URLs directly as
+    /// `logs` and `rejects`, without ingesting.
     #[arg(long, num_args = 1..)]
     raw: Vec<PathBuf>,
+
+    #[command(flatten)]
+    selection: super::SelectionArgs,
 
     /// A query parameter, NAME=VALUE (repeatable).
     #[arg(long = "param", value_parser = parse_param)]
@@ -97,6 +100,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         lake: Some(args.lake.clone()),
         raw: args.raw.clone(),
         pricing: args.pricing.clone(),
+        selection: args.selection.selection(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(rayon::current_num_threads().max(1))

@@ -18,7 +18,7 @@
 
 pub mod summary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -39,15 +39,21 @@ use crate::lake::manifest::Manifest;
 use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
 use crate::parse::parse_line;
 use crate::schema;
-use crate::source::{Chunk, ChunkReader, Object, delivery_time, discover, open};
+use crate::source::{Chunk, ChunkReader, Object, Prefetch, S3Url, Selection, delivery_time, find};
 
 pub use summary::{DaySummary, LagHistogram, Summary};
 
 /// Options of an ingest run (resolved from the command line).
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Log files and folders.
+    /// Log files and folders, and `s3://bucket/prefix` URLs.
     pub sources: Vec<PathBuf>,
+    /// Which objects to read (dates in their names) and how to reach S3.
+    pub selection: Selection,
+    /// Days before an `s3://` source's high-water mark (the latest day
+    /// among its ingested objects' names) that its listing goes back to,
+    /// to catch late deliveries; `None` lists everything every run.
+    pub lookback_days: Option<i32>,
     /// The lake's root folder.
     pub lake: PathBuf,
     /// Buffered Arrow data, in bytes, above which the largest day is
@@ -70,6 +76,8 @@ impl Options {
     pub fn new(sources: Vec<PathBuf>, lake: PathBuf) -> Self {
         Options {
             sources,
+            selection: Selection::default(),
+            lookback_days: Some(2),
             lake,
             memory_budget: 64 << 20,
             lock_wait: Duration::from_secs(300),
@@ -366,24 +374,27 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     let existing_days = rt.block_on(Lake::dates(&logs_table))?;
 
     let mut summary = Summary::default();
-    let (found, missing) = discover(&opts.sources);
-    for m in missing {
-        summary
-            .errors
-            .push(format!("{}: {}", m.path.display(), m.error));
+    let mut selection = opts.selection.clone();
+    if let Some(lookback) = opts.lookback_days {
+        selection.resume = high_water_marks(&opts.sources, &seen, lookback);
     }
+    let found = find(&opts.sources, &selection);
+    for m in found.errors {
+        summary.errors.push(format!("{}: {}", m.source, m.error));
+    }
+    summary.list_requests = found.list.requests;
+    let found = found.objects;
     summary.objects_found = found.len() as u64;
 
     // Plan: what is new, what is unchanged, what changed.
     let mut todo: Vec<(Object, String)> = Vec::new();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
     for object in found {
-        let name = match std::fs::canonicalize(&object.path) {
-            Ok(p) => p.display().to_string(),
-            Err(e) => {
-                summary
-                    .errors
-                    .push(format!("{}: {e}", object.path.display()));
+        let name = match object.local_path().map(std::fs::canonicalize) {
+            None => object.name.clone(),
+            Some(Ok(p)) => p.display().to_string(),
+            Some(Err(e)) => {
+                summary.errors.push(format!("{}: {e}", object.name));
                 continue;
             }
         };
@@ -392,8 +403,18 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                 .ok()
                 .map(|d| d.as_micros() as i64)
         });
+        // On S3 the ETag says whether an object changed (its modification
+        // time is when it was written, which a copy changes); on disk the
+        // modification time does.
+        let unchanged = |s: &ledger::Seen| {
+            s.size == object.size as i64
+                && match (&object.etag, &s.etag) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => s.modified == modified,
+                }
+        };
         match seen.get(&name) {
-            Some(s) if s.size == object.size as i64 && s.modified == modified => {
+            Some(s) if unchanged(s) => {
                 summary.objects_skipped += 1;
             }
             Some(_) if opts.reingest_changed => {
@@ -432,11 +453,11 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             })
             .collect();
         let names: Vec<String> = todo.iter().map(|(_, n)| n.clone()).collect();
-        let paths: Vec<PathBuf> = todo.iter().map(|(o, _)| o.path.clone()).collect();
+        let objects: Vec<Object> = todo.iter().map(|(o, _)| o.clone()).collect();
         let workers = rayon::current_num_threads().max(1);
         std::thread::scope(|scope| -> Result<()> {
             let (chunk_tx, chunk_rx) = sync_channel::<Read>(workers * 2);
-            scope.spawn(move || read_objects(&paths, chunk_tx));
+            scope.spawn(move || read_objects(objects, chunk_tx));
             // Writers encode days in parallel; each file's name is fixed
             // before it is handed over, so the lake does not depend on which
             // writer finishes first.
@@ -613,7 +634,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                     .ok()
                     .map(|d| d.as_micros() as i64)
             }),
-            etag: None,
+            etag: o.etag.clone(),
             records: t.records,
             rejects: t.rejects,
             first_request_time: t.first,
@@ -840,9 +861,9 @@ fn remove_rows_of(
 }
 
 /// The reader thread: every object in order, cut into chunks.
-fn read_objects(paths: &[PathBuf], tx: SyncSender<Read>) {
-    for (i, path) in paths.iter().enumerate() {
-        let reader = match open(path) {
+fn read_objects(objects: Vec<Object>, tx: SyncSender<Read>) {
+    for (i, (_, reader)) in Prefetch::new(objects).enumerate() {
+        let reader = match reader {
             Ok(r) => r,
             Err(e) => {
                 if tx.send(Read::Failed(i, e.to_string())).is_err() {
@@ -861,6 +882,34 @@ fn read_objects(paths: &[PathBuf], tx: SyncSender<Read>) {
             }
         }
     }
+}
+
+/// Where each `s3://` source's listing may start: `lookback` days before
+/// the latest day named by an object of it in the ledger.
+fn high_water_marks(
+    sources: &[PathBuf],
+    seen: &BTreeMap<String, ledger::Seen>,
+    lookback: i32,
+) -> HashMap<String, i32> {
+    let mut out = HashMap::new();
+    for source in sources {
+        let Some(text) = source.to_str() else {
+            continue;
+        };
+        let Some(url) = S3Url::parse(text) else {
+            continue;
+        };
+        let start = url.object_url(&url.prefix);
+        let latest = seen
+            .range(start.clone()..)
+            .take_while(|(name, _)| name.starts_with(&start))
+            .filter_map(|(name, _)| crate::source::s3::name_day(name))
+            .max();
+        if let Some(day) = latest {
+            out.insert(text.to_string(), day - lookback);
+        }
+    }
+    out
 }
 
 fn progress_bar(enabled: bool, total: u64) -> indicatif::ProgressBar {

@@ -74,6 +74,8 @@ pub struct Summary {
     pub run_id: String,
     /// Objects found under the sources.
     pub objects_found: u64,
+    /// LIST requests made for `s3://` sources.
+    pub list_requests: u64,
     /// Objects read in this run.
     pub objects_ingested: u64,
     /// Objects skipped because the ledger already holds them unchanged.
@@ -127,7 +129,20 @@ impl Summary {
     pub fn human(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        if !self.committed {
+        if self.list_requests > 0 {
+            let _ = writeln!(
+                s,
+                "s3logs: listed {} objects in {} LIST requests",
+                self.objects_found, self.list_requests
+            );
+        }
+        if !self.committed && self.objects_failed > 0 {
+            let _ = writeln!(
+                s,
+                "s3logs: nothing committed: {} objects found, {} already ingested, {} could not be read",
+                self.objects_found, self.objects_skipped, self.objects_failed
+            );
+        } else if !self.committed {
             let _ = writeln!(
                 s,
                 "s3logs: nothing new: {} objects found, {} already ingested; nothing committed",

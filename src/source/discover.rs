@@ -1,31 +1,107 @@
 //! Finding log objects: files named directly, and folders walked
 //! recursively in sorted order so that every run sees the same sequence.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
+
+use object_store::ObjectStore;
+use object_store::path::Path as KeyPath;
 
 /// One log object to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Object {
     /// Where it is.
-    pub path: PathBuf,
-    /// How it is named in tables and messages (the path as given, joined
-    /// with the names found below it).
+    pub location: Location,
+    /// How it is named in tables and messages: the path as given, joined
+    /// with the names found below it, or `s3://bucket/key`.
     pub name: String,
     /// Size in bytes, as stored (compressed if it is compressed).
     pub size: u64,
-    /// Last modification time, when the file system reports one.
+    /// Last modification time, when the store reports one.
     pub modified: Option<SystemTime>,
+    /// The ETag, for objects on S3.
+    pub etag: Option<String>,
 }
 
-/// A path that could not be read, and why.
+/// Where an object is stored.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A local file.
+    File(PathBuf),
+    /// An object on S3 or an S3-compatible store.
+    S3 {
+        /// The bucket's store.
+        store: Arc<dyn ObjectStore>,
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: KeyPath,
+    },
+}
+
+impl PartialEq for Location {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Location::File(a), Location::File(b)) => a == b,
+            (
+                Location::S3 { bucket, key, .. },
+                Location::S3 {
+                    bucket: b2,
+                    key: k2,
+                    ..
+                },
+            ) => bucket == b2 && key == k2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Location {}
+
+impl Object {
+    /// A local file.
+    pub fn file(path: &Path, meta: &std::fs::Metadata) -> Object {
+        Object {
+            location: Location::File(path.to_path_buf()),
+            name: path.display().to_string(),
+            size: meta.len(),
+            modified: meta.modified().ok(),
+            etag: None,
+        }
+    }
+
+    /// The local file, for objects on local disk.
+    pub fn local_path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::File(p) => Some(p),
+            Location::S3 { .. } => None,
+        }
+    }
+
+    /// Opens the object for reading, decompressing it if needed. Objects on
+    /// S3 are fetched with retries (see [`super::s3`]); to read many, use
+    /// [`super::s3::Prefetch`], which fetches ahead.
+    ///
+    /// # Errors
+    ///
+    /// The object cannot be opened or its first bytes cannot be read.
+    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        match &self.location {
+            Location::File(p) => super::open(p),
+            Location::S3 { store, key, .. } => super::s3::open(store, key, self.size),
+        }
+    }
+}
+
+/// A source that could not be read, and why.
 #[derive(Debug)]
 pub struct DiscoverError {
-    /// The path.
-    pub path: PathBuf,
-    /// The I/O error.
-    pub error: io::Error,
+    /// The path or URL as given.
+    pub source: String,
+    /// What went wrong.
+    pub error: String,
 }
 
 /// Lists the objects under `paths`: each file as given, and every file
@@ -49,25 +125,20 @@ fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>)
         Ok(m) => m,
         Err(error) => {
             errors.push(DiscoverError {
-                path: path.to_path_buf(),
-                error,
+                source: path.display().to_string(),
+                error: error.to_string(),
             });
             return;
         }
     };
     if meta.is_file() {
-        objects.push(Object {
-            path: path.to_path_buf(),
-            name: path.display().to_string(),
-            size: meta.len(),
-            modified: meta.modified().ok(),
-        });
+        objects.push(Object::file(path, &meta));
         return;
     }
     if !meta.is_dir() {
         errors.push(DiscoverError {
-            path: path.to_path_buf(),
-            error: io::Error::other("not a regular file or folder"),
+            source: path.display().to_string(),
+            error: "not a regular file or folder".into(),
         });
         return;
     }
@@ -79,8 +150,8 @@ fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>)
         Ok(e) => e,
         Err(error) => {
             errors.push(DiscoverError {
-                path: path.to_path_buf(),
-                error,
+                source: path.display().to_string(),
+                error: error.to_string(),
             });
             return;
         }
@@ -110,11 +181,14 @@ mod tests {
         let (objects, errors) = discover(&[root.to_path_buf(), missing.clone()]);
         let names: Vec<_> = objects
             .iter()
-            .map(|o| o.path.strip_prefix(root).expect("below root").to_path_buf())
+            .map(|o| {
+                let p = o.local_path().expect("local");
+                p.strip_prefix(root).expect("below root").to_path_buf()
+            })
             .collect();
         assert_eq!(names, ["a", "b/1", "b/c/2"].map(PathBuf::from));
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].path, missing);
+        assert_eq!(errors[0].source, missing.display().to_string());
         assert_eq!(objects[0].size, 1);
     }
 }

@@ -1,18 +1,79 @@
 //! Where bytes come from: log objects on local disk, found by walking
-//! folders, decompressed by magic bytes, and cut into chunks of whole lines.
+//! folders, or on S3 ([`s3`]), decompressed by magic bytes, and cut into
+//! chunks of whole lines.
 //!
 //! Framing lives here and nowhere else (see [`lines`]); understanding one
 //! line is [`crate::parse`].
 
 pub mod discover;
 pub mod lines;
+pub mod s3;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub use discover::{Object, delivery_time, discover};
+pub use discover::{DiscoverError, Location, Object, delivery_time, discover};
 pub use lines::{Chunk, ChunkReader, Line, MAX_LINE};
+pub use s3::{ListStats, Prefetch, S3Options, S3Url};
+
+/// Which objects of the sources to read.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only objects whose names carry this day or a later one (days since
+    /// the epoch; objects whose names carry no date are always read).
+    pub since: Option<i32>,
+    /// Only objects whose names carry this day or an earlier one.
+    pub until: Option<i32>,
+    /// How to reach S3.
+    pub s3: S3Options,
+    /// A later first day per `s3://` source, as given: where the ledger's
+    /// high-water mark lets the listing start.
+    pub resume: HashMap<String, i32>,
+}
+
+/// What [`find`] found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The objects, each source's sorted by name, sources in the order given.
+    pub objects: Vec<Object>,
+    /// Sources that could not be read or listed.
+    pub errors: Vec<DiscoverError>,
+    /// LIST requests made for `s3://` sources.
+    pub list: ListStats,
+}
+
+/// Finds the log objects of local paths and `s3://` URLs. Call it from
+/// synchronous code (it waits for S3 listings).
+pub fn find(sources: &[PathBuf], sel: &Selection) -> Found {
+    let mut found = Found::default();
+    for source in sources {
+        let text = source.to_str().unwrap_or_default();
+        if let Some(url) = S3Url::parse(text) {
+            let since = match (sel.since, sel.resume.get(text).copied()) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let mut stats = ListStats::default();
+            match s3::block_on(s3::list(&url, &sel.s3, since, sel.until, &mut stats)) {
+                Ok(objects) => found.objects.extend(objects),
+                Err(e) => found.errors.push(e),
+            }
+            found.list.requests += stats.requests;
+            found.list.keys += stats.keys;
+        } else {
+            let (objects, errors) = discover(std::slice::from_ref(source));
+            let in_range = |o: &Object| match s3::name_day(&o.name) {
+                Some(d) => sel.since.is_none_or(|s| d >= s) && sel.until.is_none_or(|u| d <= u),
+                None => true,
+            };
+            found.objects.extend(objects.into_iter().filter(in_range));
+            found.errors.extend(errors);
+        }
+    }
+    found
+}
 
 /// How an object's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,8 @@ pub struct Sources {
     pub raw: Vec<PathBuf>,
     /// The pricing plan: a bundled name or a TOML file.
     pub pricing: String,
+    /// Which raw objects to read, and how to reach S3.
+    pub selection: crate::source::Selection,
 }
 
 /// Builds the session with every table registered.
@@ -45,11 +47,14 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         Arc::new(MemTable::try_new(pricing.schema(), vec![vec![pricing]])?),
     )?;
     if !src.raw.is_empty() {
-        let (objects, missing) = crate::source::discover(&src.raw);
-        if let Some(m) = missing.first() {
-            bail!("{}: {}", m.path.display(), m.error);
+        let (paths, selection) = (src.raw.clone(), src.selection.clone());
+        let found = tokio::task::spawn_blocking(move || crate::source::find(&paths, &selection))
+            .await
+            .context("listing raw logs")?;
+        if let Some(m) = found.errors.first() {
+            bail!("{}: {}", m.source, m.error);
         }
-        let objects: Arc<[crate::source::Object]> = objects.into();
+        let objects: Arc<[crate::source::Object]> = found.objects.into();
         for kind in [raw::RawKind::Logs, raw::RawKind::Rejects] {
             let name = match kind {
                 raw::RawKind::Logs => "logs",

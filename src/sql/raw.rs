@@ -32,7 +32,7 @@ use tokio::sync::mpsc::Sender;
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::parse::parse_line;
 use crate::schema;
-use crate::source::{ChunkReader, Object, open};
+use crate::source::{ChunkReader, Object, Prefetch};
 
 /// Which table a [`RawTable`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,10 +205,10 @@ fn scan_logs(
             &(0..schema::logs().fields().len()).collect::<Vec<_>>(),
         )?,
     };
-    for object in objects {
-        let reader = open(&object.path).map_err(|e| object_error(object, e))?;
+    for (object, reader) in Prefetch::new(objects.to_vec()) {
+        let reader = reader.map_err(|e| object_error(&object, e))?;
         for chunk in ChunkReader::new(reader) {
-            let chunk = chunk.map_err(|e| object_error(object, e))?;
+            let chunk = chunk.map_err(|e| object_error(&object, e))?;
             if chunk.overlong.is_some() {
                 continue;
             }
@@ -231,11 +231,11 @@ fn scan_logs(
 fn scan_rejects(objects: &[Object], tx: &Sender<Result<RecordBatch>>) -> Result<()> {
     let mut builder = RejectBatchBuilder::default();
     let mut rows = 0;
-    for object in objects {
+    for (object, reader) in Prefetch::new(objects.to_vec()) {
         let source: Arc<str> = Arc::from(object.name.as_str());
-        let reader = open(&object.path).map_err(|e| object_error(object, e))?;
+        let reader = reader.map_err(|e| object_error(&object, e))?;
         for chunk in ChunkReader::new(reader) {
-            let chunk = chunk.map_err(|e| object_error(object, e))?;
+            let chunk = chunk.map_err(|e| object_error(&object, e))?;
             if chunk.overlong.is_some() {
                 builder.append(&Reject::overlong(&source, &chunk), RAW_RUN_ID);
                 rows += 1;
@@ -271,10 +271,11 @@ mod tests {
 
     fn object(name: &str, size: u64) -> Object {
         Object {
-            path: name.into(),
+            location: crate::source::Location::File(name.into()),
             name: name.into(),
             size,
             modified: None,
+            etag: None,
         }
     }
 

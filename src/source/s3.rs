@@ -1,0 +1,667 @@
+//! Log objects on Amazon S3 and S3-compatible stores, through the
+//! `object_store` crate (the one DataFusion and deltalake use).
+//!
+//! * Credentials come from the standard chain: the `AWS_*` environment
+//!   (keys, session token, web identity, container credentials), then the
+//!   shared profile (`AWS_PROFILE` in `~/.aws/credentials` and
+//!   `~/.aws/config`, static keys only), then instance metadata. They are
+//!   never printed.
+//! * Listing knows the two layouts AWS writes, SimplePrefix
+//!   (`prefix/YYYY-mm-DD-HH-MM-SS-ID`) and PartitionedPrefix
+//!   (`prefix/ACCOUNT/REGION/BUCKET/YYYY/MM/DD/...`), whose keys both sort
+//!   by date: given a date range it starts after the first day's key
+//!   (`start-after`) and stops after the last day's, instead of listing
+//!   everything.
+//! * Objects are fetched ahead, several at a time ([`Prefetch`]), and read
+//!   through the same decoders as local files; failed requests are retried
+//!   with backoff (by `object_store`: 5xx, `SlowDown`, connection errors),
+//!   and a body cut short is fetched again from where it stopped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{self, Read};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as KeyPath;
+use object_store::{BackoffConfig, GetOptions, GetRange, ObjectMeta, ObjectStore, RetryConfig};
+
+use super::{DiscoverError, Location, Object};
+
+/// How to reach the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible store (`--endpoint-url`, else
+    /// `AWS_ENDPOINT_URL`); path-style requests are used with it.
+    pub endpoint: Option<String>,
+    /// Region (`--region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`, the
+    /// profile's, else `us-east-1`).
+    pub region: Option<String>,
+}
+
+/// An `s3://bucket/prefix` source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Url {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix, without a leading `/` (may be empty).
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// Parses `s3://bucket[/prefix]`; `None` when `s` is not an S3 URL.
+    pub fn parse(s: &str) -> Option<S3Url> {
+        let rest = s.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        (!bucket.is_empty()).then(|| S3Url {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The URL of an object of this bucket.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// The runtime all S3 requests run on, whoever asks: the HTTP client's
+/// connections live as long as the process.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("s3logs-s3")
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start the S3 runtime: {e}"))
+});
+
+/// Runs an S3 future to completion from synchronous code (not from inside
+/// an async task: use [`run`] there).
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    RUNTIME.block_on(f)
+}
+
+/// Runs an S3 future on the S3 runtime from async code.
+///
+/// # Errors
+///
+/// The task panicked.
+pub async fn run<F>(f: F) -> io::Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    RUNTIME.spawn(f).await.map_err(io::Error::other)
+}
+
+/// Retry settings: `S3LOGS_S3_RETRIES` (default 10) attempts within
+/// `S3LOGS_S3_RETRY_SECS` (default 180) seconds.
+fn retry_config() -> RetryConfig {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: env("S3LOGS_S3_RETRIES", 10) as usize,
+        retry_timeout: Duration::from_secs(env("S3LOGS_S3_RETRY_SECS", 180)),
+    }
+}
+
+/// The store of a bucket, built once per bucket and options.
+///
+/// # Errors
+///
+/// The configuration is invalid (for example a malformed endpoint).
+pub fn store(bucket: &str, opts: &S3Options) -> io::Result<Arc<dyn ObjectStore>> {
+    type Stores = Mutex<HashMap<(String, S3Options), Arc<dyn ObjectStore>>>;
+    static STORES: LazyLock<Stores> = LazyLock::new(Default::default);
+    let key = (bucket.to_string(), opts.clone());
+    let mut stores = STORES
+        .lock()
+        .map_err(|_| io::Error::other("S3 store cache poisoned"))?;
+    if let Some(s) = stores.get(&key) {
+        return Ok(Arc::clone(s));
+    }
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config());
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let profile =
+        if env("AWS_ACCESS_KEY_ID").is_none() && env("AWS_WEB_IDENTITY_TOKEN_FILE").is_none() {
+            Profile::load()
+        } else {
+            Profile::default()
+        };
+    if let (Some(id), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key) {
+        b = b.with_access_key_id(id).with_secret_access_key(secret);
+        if let Some(token) = &profile.session_token {
+            b = b.with_token(token);
+        }
+    }
+    let region = opts
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or(profile.region)
+        .unwrap_or_else(|| "us-east-1".to_string());
+    b = b.with_region(region);
+    if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")) {
+        b = b
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_virtual_hosted_style_request(false)
+            .with_endpoint(endpoint);
+    }
+    let s: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(io::Error::other)?);
+    stores.insert(key, Arc::clone(&s));
+    Ok(s)
+}
+
+/// Static keys and region of the shared profile.
+#[derive(Debug, Default)]
+struct Profile {
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    region: Option<String>,
+}
+
+impl Profile {
+    /// Reads `AWS_PROFILE` (else `default`) from `AWS_SHARED_CREDENTIALS_FILE`
+    /// (else `~/.aws/credentials`) and `AWS_CONFIG_FILE` (else
+    /// `~/.aws/config`). Missing files give an empty profile.
+    fn load() -> Profile {
+        let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let file = |var: &str, rel: &str| {
+            std::env::var_os(var)
+                .map(std::path::PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(rel)))
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default()
+        };
+        let creds = ini_section(
+            &file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"),
+            &name,
+        );
+        let config_section = if name == "default" {
+            name.clone()
+        } else {
+            format!("profile {name}")
+        };
+        let config = ini_section(&file("AWS_CONFIG_FILE", ".aws/config"), &config_section);
+        let get = |k: &str| creds.get(k).or_else(|| config.get(k)).cloned();
+        Profile {
+            access_key_id: get("aws_access_key_id"),
+            secret_access_key: get("aws_secret_access_key"),
+            session_token: get("aws_session_token"),
+            region: config.get("region").cloned(),
+        }
+    }
+}
+
+/// The `key = value` pairs of one `[section]` of an INI file.
+fn ini_section(text: &str, section: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if inside && let Some((k, v)) = line.split_once('=') {
+            out.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// LIST requests made, for the run summary and the benchmark (one per page
+/// of up to 1,000 keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListStats {
+    /// Requests.
+    pub requests: u64,
+    /// Keys returned.
+    pub keys: u64,
+}
+
+impl ListStats {
+    fn page(&mut self, keys: usize) {
+        self.requests += (keys as u64).div_ceil(1000).max(1);
+        self.keys += keys as u64;
+    }
+}
+
+/// Lists the log objects of an `s3://` source whose names carry a date in
+/// `[since, until]` (days since the epoch; objects whose names carry no date
+/// are always kept). With no range, everything under the prefix is listed.
+///
+/// # Errors
+///
+/// A LIST request failed after retries.
+pub async fn list(
+    url: &S3Url,
+    opts: &S3Options,
+    since: Option<i32>,
+    until: Option<i32>,
+    stats: &mut ListStats,
+) -> Result<Vec<Object>, DiscoverError> {
+    let fail = |e: &dyn std::fmt::Display| DiscoverError {
+        source: url.to_string(),
+        error: e.to_string(),
+    };
+    let store = store(&url.bucket, opts).map_err(|e| fail(&e))?;
+    // A prefix is a folder (`logs/`) or a folder and the start of names
+    // (`logs/access-`).
+    let (dir, name_start) = match url.prefix.rfind('/') {
+        Some(i) => (&url.prefix[..i], &url.prefix[i + 1..]),
+        None => ("", url.prefix.as_str()),
+    };
+    let dir_path = (!dir.is_empty()).then(|| KeyPath::from(dir));
+    let in_range = |key: &str| -> bool {
+        match name_day(key) {
+            Some(d) => since.is_none_or(|s| d >= s) && until.is_none_or(|u| d <= u),
+            None => true,
+        }
+    };
+    let keep = |m: &ObjectMeta| -> bool {
+        let rel = relative(m.location.as_ref(), dir);
+        rel.starts_with(name_start) && in_range(m.location.as_ref())
+    };
+    let mut metas: Vec<ObjectMeta> = Vec::new();
+    let collect = |s: BoxStream<'static, object_store::Result<ObjectMeta>>| async move {
+        s.collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<object_store::Result<Vec<_>>>()
+    };
+    if since.is_none() && until.is_none() {
+        let all = collect(store.list(dir_path.as_ref()))
+            .await
+            .map_err(|e| fail(&e))?;
+        stats.page(all.len());
+        metas.extend(all.into_iter().filter(keep));
+    } else {
+        // One page tells the layout.
+        let first = store.list(dir_path.as_ref()).next().await;
+        stats.page(1);
+        let first = match first {
+            None => return Ok(Vec::new()),
+            Some(r) => r.map_err(|e| fail(&e))?,
+        };
+        let rel = relative(first.location.as_ref(), dir).to_string();
+        let parts: Vec<&str> = rel.split('/').collect();
+        let dated_folders = parts.len() >= 4
+            && is_digits(parts[parts.len() - 4], 4)
+            && is_digits(parts[parts.len() - 3], 2)
+            && is_digits(parts[parts.len() - 2], 2);
+        let simple = parts.len() == 1 && name_day(&rel).is_some();
+        let partitioned = dated_folders && name_start.is_empty();
+        if simple || partitioned {
+            // Keys sort by date in both layouts: below each folder that
+            // holds dated names (SimplePrefix: the prefix; PartitionedPrefix:
+            // each ACCOUNT/REGION/BUCKET/), start after the first day and
+            // stop after the last.
+            let mut bases = vec![dir.to_string()];
+            for _ in 0..parts.len().saturating_sub(if simple { 1 } else { 4 }) {
+                let mut next = Vec::new();
+                for base in &bases {
+                    let p = (!base.is_empty()).then(|| KeyPath::from(base.as_str()));
+                    let r = store
+                        .list_with_delimiter(p.as_ref())
+                        .await
+                        .map_err(|e| fail(&e))?;
+                    stats.page(r.common_prefixes.len() + r.objects.len());
+                    next.extend(r.common_prefixes.iter().map(|c| c.as_ref().to_string()));
+                    // Objects beside the folders (another layout under the
+                    // same prefix) are not missed.
+                    metas.extend(r.objects.into_iter().filter(keep));
+                }
+                bases = next;
+            }
+            for base in &bases {
+                let base_path = (!base.is_empty()).then(|| KeyPath::from(base.as_str()));
+                let mut stream = match since {
+                    Some(day) => {
+                        let first = if simple {
+                            format!("{name_start}{}", iso_day(day))
+                        } else {
+                            iso_day(day).replace('-', "/")
+                        };
+                        store.list_with_offset(
+                            base_path.as_ref(),
+                            &KeyPath::from(join(base, &first)),
+                        )
+                    }
+                    None => store.list(base_path.as_ref()),
+                };
+                let mut found = Vec::new();
+                while let Some(m) = stream.next().await {
+                    let m = m.map_err(|e| fail(&e))?;
+                    let past = until.is_some_and(|u| {
+                        relative(m.location.as_ref(), dir).starts_with(name_start)
+                            && name_day(m.location.as_ref()).is_some_and(|d| d > u)
+                    });
+                    if past {
+                        break;
+                    }
+                    found.push(m);
+                }
+                stats.page(found.len());
+                metas.extend(found.into_iter().filter(keep));
+            }
+        } else {
+            let all = collect(store.list(dir_path.as_ref()))
+                .await
+                .map_err(|e| fail(&e))?;
+            stats.page(all.len());
+            metas.extend(all.into_iter().filter(keep));
+        }
+    }
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(metas
+        .into_iter()
+        .map(|m| Object {
+            name: url.object_url(m.location.as_ref()),
+            size: m.size,
+            modified: Some(SystemTime::from(m.last_modified)),
+            // S3 quotes ETags; the ledger keeps the bare value.
+            etag: m.e_tag.as_deref().map(|e| e.trim_matches('"').to_string()),
+            location: Location::S3 {
+                store: Arc::clone(&store),
+                bucket: url.bucket.clone(),
+                key: m.location,
+            },
+        })
+        .collect())
+}
+
+fn relative<'a>(key: &'a str, dir: &str) -> &'a str {
+    if dir.is_empty() {
+        key
+    } else {
+        key.strip_prefix(dir)
+            .and_then(|k| k.strip_prefix('/'))
+            .unwrap_or(key)
+    }
+}
+
+fn join(dir: &str, rest: &str) -> String {
+    if dir.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{dir}/{rest}")
+    }
+}
+
+fn is_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// The day (since the epoch) a log object's name starts with
+/// (`YYYY-mm-DD-...`), for SimplePrefix and PartitionedPrefix alike.
+pub fn name_day(key: &str) -> Option<i32> {
+    let name = key.rsplit('/').next()?;
+    let b = name.as_bytes();
+    if b.len() < 11 || b[4] != b'-' || b[7] != b'-' || b[10] != b'-' {
+        return None;
+    }
+    let num = |s: &str| s.parse::<u32>().ok();
+    let (y, m, d) = (
+        num(name.get(0..4)?)?,
+        num(name.get(5..7)?)?,
+        num(name.get(8..10)?)?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(crate::parse::days_from_civil(i64::from(y), m, d) as i32)
+}
+
+/// `YYYY-mm-DD` of a day since the epoch.
+pub fn iso_day(day: i32) -> String {
+    let (y, m, d) = crate::corpus::civil_from_days(i64::from(day));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Objects up to this size are fetched whole (ahead, concurrently); larger
+/// ones are streamed.
+const FETCH_WHOLE: u64 = 2 << 20;
+/// Concurrent GETs ahead of the reader.
+pub const CONCURRENCY: usize = 16;
+/// Attempts to finish reading a body cut short.
+const BODY_ATTEMPTS: u32 = 5;
+
+/// Fetches an object whole, trying again when its body is cut short.
+async fn fetch(store: Arc<dyn ObjectStore>, key: KeyPath) -> io::Result<Bytes> {
+    let mut attempt = 0;
+    loop {
+        // `get_opts`, not `get`: the trait's boxed future is `Send`.
+        let r = async {
+            store
+                .get_opts(&key, GetOptions::default())
+                .await?
+                .bytes()
+                .await
+        }
+        .await;
+        match r {
+            Ok(b) => return Ok(b),
+            Err(e) if attempt + 1 < BODY_ATTEMPTS && retryable(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            Err(e) => return Err(io::Error::other(e)),
+        }
+    }
+}
+
+async fn fetch_nth(
+    i: usize,
+    store: Arc<dyn ObjectStore>,
+    key: KeyPath,
+) -> (usize, io::Result<Bytes>) {
+    (i, fetch(store, key).await)
+}
+
+/// Whether a failure is worth another GET: not a missing object or a
+/// refusal, which will not change.
+fn retryable(e: &object_store::Error) -> bool {
+    !matches!(
+        e,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::Precondition { .. }
+    )
+}
+
+/// A large object, streamed; a body cut short is fetched again from the
+/// byte where it stopped.
+struct Streamed {
+    store: Arc<dyn ObjectStore>,
+    key: KeyPath,
+    offset: u64,
+    body: Option<BoxStream<'static, object_store::Result<Bytes>>>,
+    buf: Bytes,
+    attempts: u32,
+}
+
+impl Read for Streamed {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            if self.body.is_none() {
+                let opts = GetOptions {
+                    range: (self.offset > 0).then_some(GetRange::Offset(self.offset)),
+                    ..GetOptions::default()
+                };
+                let (store, key) = (Arc::clone(&self.store), self.key.clone());
+                let r = block_on(async move { store.get_opts(&key, opts).await });
+                match r {
+                    Ok(r) => self.body = Some(r.into_stream()),
+                    Err(e) => return Err(io::Error::other(e)),
+                }
+            }
+            let next = match self.body.as_mut() {
+                Some(body) => block_on(body.next()),
+                None => None,
+            };
+            match next {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) if self.attempts + 1 < BODY_ATTEMPTS && retryable(&e) => {
+                    self.attempts += 1;
+                    self.body = None;
+                    std::thread::sleep(Duration::from_millis(100 << self.attempts));
+                }
+                Some(Err(e)) => return Err(io::Error::other(e)),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.offset += n as u64;
+        let _ = self.buf.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Reads an S3 object: fetched whole when small, streamed when large.
+pub(super) fn open(
+    store: &Arc<dyn ObjectStore>,
+    key: &KeyPath,
+    size: u64,
+) -> io::Result<Box<dyn Read + Send>> {
+    if size <= FETCH_WHOLE {
+        let bytes = block_on(fetch(Arc::clone(store), key.clone()))?;
+        return super::decode(io::Cursor::new(bytes));
+    }
+    super::decode(Streamed {
+        store: Arc::clone(store),
+        key: key.clone(),
+        offset: 0,
+        body: None,
+        buf: Bytes::new(),
+        attempts: 0,
+    })
+}
+
+/// Opens objects in order, fetching the small S3 ones ahead, up to
+/// [`CONCURRENCY`] at a time. Local files are opened when their turn comes.
+pub struct Prefetch {
+    rx: tokio::sync::mpsc::Receiver<(usize, io::Result<Bytes>)>,
+    objects: Vec<Object>,
+    next: usize,
+}
+
+impl Prefetch {
+    /// Starts fetching `objects` ahead.
+    pub fn new(objects: Vec<Object>) -> Prefetch {
+        let (tx, rx) = tokio::sync::mpsc::channel(CONCURRENCY);
+        let wanted: Vec<(usize, Arc<dyn ObjectStore>, KeyPath)> = objects
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match &o.location {
+                Location::S3 { store, key, .. } if o.size <= FETCH_WHOLE => {
+                    Some((i, Arc::clone(store), key.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !wanted.is_empty() {
+            RUNTIME.spawn(async move {
+                let mut pending = futures::stream::FuturesOrdered::new();
+                let mut wanted = wanted.into_iter();
+                loop {
+                    while pending.len() < CONCURRENCY {
+                        let Some((i, store, key)) = wanted.next() else {
+                            break;
+                        };
+                        pending.push_back(fetch_nth(i, store, key));
+                    }
+                    let Some(item) = pending.next().await else {
+                        return;
+                    };
+                    if tx.send(item).await.is_err() {
+                        return; // the reader stopped
+                    }
+                }
+            });
+        }
+        Prefetch {
+            rx,
+            objects,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Prefetch {
+    type Item = (Object, io::Result<Box<dyn Read + Send>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let object = self.objects.get(self.next)?.clone();
+        let i = self.next;
+        self.next += 1;
+        let reader = match &object.location {
+            Location::S3 { .. } if object.size <= FETCH_WHOLE => match self.rx.blocking_recv() {
+                Some((j, bytes)) if j == i => bytes.and_then(|b| super::decode(io::Cursor::new(b))),
+                Some((j, _)) => Err(io::Error::other(format!(
+                    "prefetch out of order: object {j} came for {i}"
+                ))),
+                None => Err(io::Error::other("prefetch stopped")),
+            },
+            _ => object.open(),
+        };
+        Some((object, reader))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls_names_and_profiles() {
+        let u = S3Url::parse("s3://logs-bucket/access/2024-").expect("url");
+        assert_eq!(
+            (u.bucket.as_str(), u.prefix.as_str()),
+            ("logs-bucket", "access/2024-")
+        );
+        assert_eq!(S3Url::parse("s3://b").expect("url").prefix, "");
+        assert_eq!(S3Url::parse("/tmp/s3://x"), None);
+        assert_eq!(S3Url::parse("s3:///key"), None);
+
+        let d = name_day("p/2024-03-04-02-00-00-507BF4DE51B20A40").expect("simple");
+        assert_eq!(iso_day(d), "2024-03-04");
+        assert_eq!(
+            name_day("p/1/eu-west-1/b/2024/03/01/2024-03-01-00-00-00-AB"),
+            Some(d - 3)
+        );
+        assert_eq!(name_day("p/notes.txt"), None);
+
+        let ini = "[default]\nregion = eu-west-1\n[profile ci]\naws_access_key_id = AK\nregion=us-west-2\n";
+        assert_eq!(
+            ini_section(ini, "profile ci")
+                .get("region")
+                .map(String::as_str),
+            Some("us-west-2")
+        );
+        assert_eq!(ini_section(ini, "default").get("aws_access_key_id"), None);
+    }
+}

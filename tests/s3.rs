@@ -1,0 +1,540 @@
+//! `s3://` sources against a real S3-compatible server (moto's, from PyPI,
+//! started by the tests on 127.0.0.1): the same answers as from local disk,
+//! listings that start at the ledger's high-water mark, and a server that
+//! breaks mid-run.
+//!
+//! Needs `S3LOGS_PYTHON`, a Python with `moto[server]` and `boto3` (`.ci/run`
+//! installs it); without it the tests say so and skip, unless
+//! `S3LOGS_S3=required`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+
+use crate::util::{root, sample_logs};
+
+/// moto's server, shared by the tests of this module (each uses its own
+/// buckets); it exits when the test binary does.
+struct Moto {
+    _child: Mutex<Child>,
+    endpoint: String,
+}
+
+fn python() -> Option<String> {
+    match std::env::var("S3LOGS_PYTHON") {
+        Ok(p) => Some(p),
+        Err(_) => {
+            assert_ne!(
+                std::env::var("S3LOGS_S3").as_deref(),
+                Ok("required"),
+                "S3LOGS_S3=required but S3LOGS_PYTHON is not set"
+            );
+            eprintln!("S3LOGS_PYTHON not set (a Python with moto[server]); S3 test skipped");
+            None
+        }
+    }
+}
+
+fn moto() -> Option<&'static Moto> {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    let python = python()?;
+    Some(MOTO.get_or_init(|| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new(python)
+            .arg(root().join("tests/s3/s3_server.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("moto");
+        assert_eq!(line.trim(), "ready", "moto did not start");
+        Moto {
+            _child: Mutex::new(child),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }))
+}
+
+/// Uploads a folder into a bucket (created if needed); keys are the paths
+/// below the folder, after `prefix`.
+fn seed(endpoint: &str, bucket: &str, folder: &Path, prefix: &str) {
+    let out = Command::new(std::env::var("S3LOGS_PYTHON").expect("python"))
+        .arg(root().join("tests/s3/seed.py"))
+        .args([endpoint, bucket])
+        .arg(folder)
+        .arg(prefix)
+        .output()
+        .expect("seed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs s3logs with moto's dummy credentials and the given endpoint.
+fn s3logs(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = cargo_bin_cmd!("s3logs");
+    cmd.args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run s3logs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every row of a lake that does not depend on where objects were read
+/// from: logs without `source_file`, rejects by object name and line.
+fn dump(lake: &Path) -> String {
+    let lake = lake.display().to_string();
+    let mut out = String::new();
+    for sql in [
+        "SELECT * EXCLUDE (source_file), regexp_replace(source_file, '^.*/', '') AS name \
+         FROM logs ORDER BY name, source_line",
+        "SELECT regexp_replace(source_file, '^.*/', '') AS name, source_line, byte_offset, \
+         reason, raw FROM rejects ORDER BY name, source_line",
+    ] {
+        let o = cargo_bin_cmd!("s3logs")
+            .args(["query", sql, "--lake", &lake, "--format", "csv"])
+            .output()
+            .expect("query");
+        assert!(o.status.success(), "{}", stderr(&o));
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    out
+}
+
+/// The lake of the sample logs read from local disk, for comparisons.
+fn local_lake() -> &'static Path {
+    static LAKE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, lake) = LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = dir.path().join("lake");
+        let (out, _) =
+            crate::ingest::ingest(&[&sample_logs()], &lake, &["--max-reject-ratio", "1"]);
+        assert!(out.status.success());
+        (dir, lake)
+    });
+    lake
+}
+
+fn summary(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(o)))
+}
+
+#[test]
+fn s3_sources_give_the_local_answers() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    // Both key layouts, as the sample holds them.
+    seed(ep, "same-answers", &sample_logs(), "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let lake_s = lake.display().to_string();
+
+    // check: the same totals as on disk.
+    let local = cargo_bin_cmd!("s3logs")
+        .args(["check", "--format", "json"])
+        .arg(sample_logs())
+        .output()
+        .expect("check");
+    let remote = s3logs(
+        ep,
+        &["check", "s3://same-answers/", "--format", "json"],
+        &[],
+    );
+    assert_eq!(
+        remote.status.code(),
+        Some(1),
+        "the sample has rejects: {}",
+        stderr(&remote)
+    );
+    let total = |o: &Output| summary(o)["total"].clone();
+    assert_eq!(total(&remote), total(&local));
+
+    // ingest: the same lake, and a rerun commits nothing.
+    let args = [
+        "ingest",
+        "s3://same-answers/",
+        "--lake",
+        &lake_s,
+        "--max-reject-ratio",
+        "1",
+    ];
+    let first = s3logs(ep, &[&args[..], &["--summary-json", "-"]].concat(), &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(summary(&first)["objects_ingested"], 14);
+    assert_eq!(dump(&lake), dump(local_lake()));
+    let again = s3logs(ep, &[&args[..], &["--summary-json", "-"]].concat(), &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(summary(&again)["committed"], false);
+    // The ledger holds each object's key, size and ETag.
+    let ledger = cargo_bin_cmd!("s3logs")
+        .args([
+            "query",
+            "SELECT object, size, etag FROM ingested ORDER BY object",
+        ])
+        .args(["--lake", &lake_s, "--format", "json"])
+        .output()
+        .expect("query");
+    let rows: Vec<Value> = serde_json::from_slice(&ledger.stdout).expect("json");
+    assert_eq!(rows.len(), 14);
+    assert!(rows.iter().all(|r| {
+        r["object"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("s3://same-answers/"))
+            && r["etag"].as_str().is_some_and(|e| e.len() >= 32)
+    }));
+
+    // query --raw: the same answers as the raw files on disk.
+    let sql =
+        "SELECT date, operation, count(*), sum(bytes_sent) FROM logs GROUP BY 1, 2 ORDER BY 1, 2";
+    let remote = s3logs(
+        ep,
+        &[
+            "query",
+            sql,
+            "--raw",
+            "s3://same-answers/",
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    let local = cargo_bin_cmd!("s3logs")
+        .args(["query", sql, "--format", "csv", "--raw"])
+        .arg(sample_logs())
+        .output()
+        .expect("query");
+    assert_eq!(remote.stdout, local.stdout);
+
+    // --since/--until pick objects by the day in their names, in both
+    // layouts, as on disk.
+    for range in [
+        vec!["--since", "2024-03-02", "--until", "2024-03-02"],
+        vec!["--since", "2024-03-03"],
+        vec!["--until", "2024-03-01"],
+    ] {
+        let names = |o: &Output| -> Vec<String> {
+            summary(o)["files"]
+                .as_array()
+                .expect("files")
+                .iter()
+                .map(|f| {
+                    f["path"]
+                        .as_str()
+                        .unwrap_or("")
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect()
+        };
+        let remote = s3logs(
+            ep,
+            &[
+                &["check", "s3://same-answers/", "--format", "json"][..],
+                &range,
+            ]
+            .concat(),
+            &[],
+        );
+        let local = cargo_bin_cmd!("s3logs")
+            .args(["check", "--format", "json"])
+            .arg(sample_logs())
+            .args(&range)
+            .output()
+            .expect("check");
+        let mut r = names(&remote);
+        let mut l = names(&local);
+        r.sort();
+        l.sort();
+        assert!(!r.is_empty(), "{range:?}");
+        assert_eq!(r, l, "{range:?}");
+    }
+}
+
+/// Writes a log object named for `delivered` (`YYYY-mm-DD-HH-MM-SS`) with
+/// the lines of a sample object.
+fn object_named(dir: &Path, delivered: &str, id: &str) {
+    let text = std::fs::read(
+        sample_logs().join("simple-prefix/photos-prod/2024-03-01-01-22-06-967A64CB14028D51"),
+    )
+    .expect("sample");
+    std::fs::write(dir.join(format!("{delivered}-{id}")), text).expect("write");
+}
+
+#[test]
+fn hourly_runs_list_from_the_high_water_mark() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch1 = dir.path().join("batch1");
+    let batch2 = dir.path().join("batch2");
+    std::fs::create_dir_all(&batch1).expect("mkdir");
+    std::fs::create_dir_all(&batch2).expect("mkdir");
+    // 40 old days of history, then the newest day ingested.
+    for day in 1..=40 {
+        let date = format!("2024-{:02}-{:02}", 1 + (day - 1) / 28, 1 + (day - 1) % 28);
+        object_named(
+            &batch1,
+            &format!("{date}-10-00-00"),
+            &format!("OLD{day:04}"),
+        );
+    }
+    seed(ep, "hourly", &batch1, "logs/");
+    let lake = dir.path().join("lake").display().to_string();
+    let run = |extra: &[&str]| {
+        let o = s3logs(
+            ep,
+            &[
+                &[
+                    "ingest",
+                    "s3://hourly/logs/",
+                    "--lake",
+                    &lake,
+                    "--summary-json",
+                    "-",
+                ][..],
+                extra,
+            ]
+            .concat(),
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        summary(&o)
+    };
+    let first = run(&[]);
+    assert_eq!(first["objects_ingested"], 40);
+    // The last object of batch 1 is 2024-02-12. New: one a day later, one
+    // delivered late into the look-back window (a day before the mark), one
+    // older than the window.
+    object_named(&batch2, "2024-02-13-10-00-00", "NEW0001");
+    object_named(&batch2, "2024-02-11-23-00-00", "LATE001");
+    object_named(&batch2, "2024-01-05-23-00-00", "ANCIENT");
+    seed(ep, "hourly", &batch2, "logs/");
+    let second = run(&[]);
+    assert_eq!(second["objects_ingested"], 2, "{second}");
+    // Only the window was listed: 2024-02-10 onwards, 4 old objects.
+    assert_eq!(second["objects_found"], 5, "{second}");
+    assert!(
+        second["list_requests"].as_u64().is_some_and(|n| n <= 2),
+        "{second}"
+    );
+    // A full listing finds the object delivered outside the window.
+    let full = run(&["--full-listing"]);
+    assert_eq!(full["objects_ingested"], 1, "{full}");
+    assert_eq!(full["objects_found"], 43, "{full}");
+}
+
+/// A TCP proxy in front of the server that, once `trip_after` response
+/// bytes have gone through, breaks: it cuts every connection and refuses new
+/// ones, for `outage` (or until the test heals it).
+struct Proxy {
+    addr: SocketAddr,
+    state: Arc<ProxyState>,
+}
+
+struct ProxyState {
+    upstream: SocketAddr,
+    forwarded: AtomicU64,
+    trip_after: u64,
+    outage: Option<Duration>,
+    broken_since: Mutex<Option<Instant>>,
+    healed: std::sync::atomic::AtomicBool,
+}
+
+impl ProxyState {
+    fn broken(&self) -> bool {
+        if self.healed.load(Ordering::SeqCst) {
+            return false;
+        }
+        let since = *self.broken_since.lock().expect("lock");
+        match (since, self.outage) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(t), Some(d)) => t.elapsed() < d,
+        }
+    }
+
+    fn count(&self, n: usize) {
+        let total = self.forwarded.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+        if total > self.trip_after {
+            self.broken_since
+                .lock()
+                .expect("lock")
+                .get_or_insert_with(Instant::now);
+        }
+    }
+}
+
+impl Proxy {
+    fn start(endpoint: &str, trip_after: u64, outage: Option<Duration>) -> Proxy {
+        let upstream: SocketAddr = endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(ProxyState {
+            upstream,
+            forwarded: AtomicU64::new(0),
+            trip_after,
+            outage,
+            broken_since: Mutex::new(None),
+            healed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let s = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if s.broken() {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(s.upstream) else {
+                    continue;
+                };
+                let pipe =
+                    |mut from: TcpStream, mut to: TcpStream, s: Arc<ProxyState>, count: bool| {
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 4096];
+                            loop {
+                                let n = match from.read(&mut buf) {
+                                    Ok(0) | Err(_) => 0,
+                                    Ok(n) => n,
+                                };
+                                if n == 0 || s.broken() || to.write_all(&buf[..n]).is_err() {
+                                    let _ = from.shutdown(Shutdown::Both);
+                                    let _ = to.shutdown(Shutdown::Both);
+                                    return;
+                                }
+                                if count {
+                                    s.count(n);
+                                }
+                            }
+                        });
+                    };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                pipe(client, server, Arc::clone(&s), false);
+                pipe(s2, c2, Arc::clone(&s), true);
+            }
+        });
+        Proxy { addr, state }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn heal(&self) {
+        self.state.healed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Every object named in the ledger has all its rows in `logs`, and no rows
+/// come from objects the ledger does not name.
+fn ledger_agrees_with_data(lake: &str) {
+    let sql = "SELECT (SELECT count(*) FROM logs WHERE source_file NOT IN (SELECT object FROM ingested)) AS strays, \
+               (SELECT coalesce(sum(records), 0) FROM ingested) AS ledgered, (SELECT count(*) FROM logs) AS rows";
+    let o = cargo_bin_cmd!("s3logs")
+        .args(["query", sql, "--lake", lake, "--format", "json"])
+        .output()
+        .expect("query");
+    let v: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let Some(row) = v.first() else {
+        // No table yet: nothing was committed.
+        return;
+    };
+    assert_eq!(row["strays"], 0, "{row}");
+    assert_eq!(row["ledgered"], row["rows"], "{row}");
+}
+
+#[test]
+fn a_broken_server_fails_the_run_clearly_and_a_rerun_completes_the_lake() {
+    let Some(moto) = moto() else { return };
+    seed(&moto.endpoint, "breaks", &sample_logs(), "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let lake_s = lake.display().to_string();
+    let args = [
+        "ingest",
+        "s3://breaks/",
+        "--lake",
+        &lake_s,
+        "--max-reject-ratio",
+        "1",
+    ];
+    // The listing and some downloads get through, the rest do not.
+    let proxy = Proxy::start(&moto.endpoint, 60_000, None);
+    let retries = [("S3LOGS_S3_RETRIES", "2"), ("S3LOGS_S3_RETRY_SECS", "3")];
+    let broken = s3logs(&proxy.endpoint(), &args, &retries);
+    eprintln!("the broken run said:\n{}", stderr(&broken));
+    assert_eq!(broken.status.code(), Some(2), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("s3://breaks/"),
+        "names the object: {}",
+        stderr(&broken)
+    );
+    ledger_agrees_with_data(&lake_s);
+
+    proxy.heal();
+    let rerun = s3logs(&proxy.endpoint(), &args, &retries);
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    ledger_agrees_with_data(&lake_s);
+    assert_eq!(dump(&lake), dump(local_lake()));
+}
+
+#[test]
+fn a_short_outage_is_retried_through() {
+    let Some(moto) = moto() else { return };
+    seed(&moto.endpoint, "outage", &sample_logs(), "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let lake_s = lake.display().to_string();
+    let proxy = Proxy::start(&moto.endpoint, 12_000, Some(Duration::from_millis(1500)));
+    let o = s3logs(
+        &proxy.endpoint(),
+        &[
+            "ingest",
+            "s3://outage/",
+            "--lake",
+            &lake_s,
+            "--max-reject-ratio",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        proxy.state.broken_since.lock().expect("lock").is_some(),
+        "the outage happened"
+    );
+    assert_eq!(dump(&lake), dump(local_lake()));
+}
