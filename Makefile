@@ -6,6 +6,7 @@
 #   make bench        parser benchmarks and a whole-file `check` run against a baseline
 #   make bench-ingest ingest a >= 2 GB corpus beside DuckDB's fastest conversion
 #   make bench-query  three typical queries on the lake and on raw files beside DuckDB
+#   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
 CARGO ?= cargo
@@ -13,7 +14,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -56,6 +57,9 @@ bench-ingest:
 
 bench-query:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/query.sh
+
+bench-s3:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/s3.sh
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run parse_line -- -max_total_time=60

@@ -378,7 +378,9 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     if let Some(lookback) = opts.lookback_days {
         selection.resume = high_water_marks(&opts.sources, &seen, lookback);
     }
+    let listing = Instant::now();
     let found = find(&opts.sources, &selection);
+    summary.list_seconds = listing.elapsed().as_secs_f64();
     for m in found.errors {
         summary.errors.push(format!("{}: {}", m.source, m.error));
     }

@@ -76,6 +76,8 @@ pub struct Summary {
     pub objects_found: u64,
     /// LIST requests made for `s3://` sources.
     pub list_requests: u64,
+    /// Seconds spent finding the objects (listing, for `s3://` sources).
+    pub list_seconds: f64,
     /// Objects read in this run.
     pub objects_ingested: u64,
     /// Objects skipped because the ledger already holds them unchanged.
@@ -132,8 +134,8 @@ impl Summary {
         if self.list_requests > 0 {
             let _ = writeln!(
                 s,
-                "s3logs: listed {} objects in {} LIST requests",
-                self.objects_found, self.list_requests
+                "s3logs: listed {} objects in {} LIST requests ({:.2}s)",
+                self.objects_found, self.list_requests, self.list_seconds
             );
         }
         if !self.committed && self.objects_failed > 0 {
