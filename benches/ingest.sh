@@ -9,21 +9,11 @@
 #   S3LOGS_BENCH_DIR  where corpora and outputs go (default $TMPDIR/s3logs-bench)
 #   S3LOGS_BENCH_ROUNDS  alternations (default 2)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${S3LOGS_BENCH_TARGET_DIR:-$HOME/.cache/s3logs-target-release}"
+source "$(dirname "$0")/common.sh"
 MB="${S3LOGS_BENCH_MB:-2100}"
 ROUNDS="${S3LOGS_BENCH_ROUNDS:-2}"
-base="${S3LOGS_BENCH_DIR:-${TMPDIR:-/tmp}/s3logs-bench}"
 corpus="$base/ingest-corpus-${MB}mb"
-venv="${S3LOGS_VENV:-$HOME/.cache/s3logs-venv}"
 
-# S3LOGS_BIN: a release binary already built (skips the build).
-if [ -z "${S3LOGS_BIN:-}" ]; then
-  cargo build --release --quiet
-fi
-bin="${S3LOGS_BIN:-$CARGO_TARGET_DIR/release/s3logs}"
-bash benches/python-env.sh "$venv"
-py="$venv/bin/python"
 if [ ! -d "$corpus" ]; then
   echo "generating a ${MB} MB corpus of 8 MB objects in $corpus" >&2
   "$bin" gen --out "$corpus" --mb "$MB" --object-kb 8000 --days 7 --malformed 0.0005 --late 0.02

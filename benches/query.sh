@@ -16,27 +16,17 @@
 #   S3LOGS_BENCH_ROUNDS  runs of each query (default 3)
 #   S3LOGS_BIN           a release binary already built (skips the build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${S3LOGS_BENCH_TARGET_DIR:-$HOME/.cache/s3logs-target-release}"
+source "$(dirname "$0")/common.sh"
 MB="${S3LOGS_BENCH_MB:-2100}"
 ROUNDS="${S3LOGS_BENCH_ROUNDS:-3}"
-base="${S3LOGS_BENCH_DIR:-${TMPDIR:-/tmp}/s3logs-bench}"
 corpus="$base/query-corpus-${MB}mb"
 lake="$base/query-lake-${MB}mb"
 duck="$base/query-duck-${MB}mb"
 anchors=../shared/anchors/duckdb.sql
-venv="${S3LOGS_VENV:-$HOME/.cache/s3logs-venv}"
 
 if [ ! -f "$anchors" ]; then
   echo "$anchors not found" >&2; exit 2
 fi
-if [ -z "${S3LOGS_BIN:-}" ]; then
-  cargo build --release --quiet
-fi
-bin="${S3LOGS_BIN:-$CARGO_TARGET_DIR/release/s3logs}"
-bash benches/python-env.sh "$venv"
-py="$venv/bin/python"
-mkdir -p "$base"
 
 if [ ! -d "$corpus" ]; then
   echo "generating a ${MB} MB corpus of 8 MB objects in $corpus" >&2

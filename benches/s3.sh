@@ -15,19 +15,9 @@
 #   S3LOGS_BENCH_ROUNDS   runs of each ingest (default 2)
 #   S3LOGS_BIN            a release binary already built (skips the build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${S3LOGS_BENCH_TARGET_DIR:-$HOME/.cache/s3logs-target-release}"
+source "$(dirname "$0")/common.sh"
 HISTORY="${S3LOGS_BENCH_HISTORY:-100000}"
 ROUNDS="${S3LOGS_BENCH_ROUNDS:-2}"
-base="${S3LOGS_BENCH_DIR:-${TMPDIR:-/tmp}/s3logs-bench}"
-venv="${S3LOGS_VENV:-$HOME/.cache/s3logs-venv}"
-if [ -z "${S3LOGS_BIN:-}" ]; then
-  cargo build --release --quiet
-fi
-bin="${S3LOGS_BIN:-$CARGO_TARGET_DIR/release/s3logs}"
-bash benches/python-env.sh "$venv"
-py="$venv/bin/python"
-mkdir -p "$base"
 
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 coproc SERVER { exec "$py" tests/s3/s3_server.py "$port" 2> /dev/null; }
