@@ -5,8 +5,9 @@
 //!
 //! ```text
 //!  log objects ──► source ──► chunks of lines ──► parse ──► LogRecord<'a>
-//!  (dirs, .gz,      (discover,   (lines: framing,    (nom, zero-copy,
-//!   .zst)            decode)      line numbers)        no allocation)
+//!  (dirs, .gz,      (find: walk   (lines: framing,    (nom, zero-copy,
+//!   .zst, s3://)     or list;      line numbers)        no allocation)
+//!                    decode)
 //!                                                         │
 //!                       rejects (raw bytes + reason) ◄────┤
 //!                                                         ▼
@@ -19,8 +20,9 @@
 //! - [`parse`]: one line to a [`parse::LogRecord`] borrowing the line, or a
 //!   [`parse::ParseLineError`] with a reason code and byte offset.
 //! - [`schema`]: the table contract (column names, types, order).
-//! - [`source`]: finding objects, decompressing them, cutting them into
-//!   chunks of whole lines that any thread can parse.
+//! - [`source`]: finding objects (local folders, `s3://` prefixes),
+//!   fetching and decompressing them, cutting them into chunks of whole
+//!   lines that any thread can parse.
 //! - [`batch`]: records to Arrow batches.
 //! - [`check`]: validating objects in parallel (`s3logs check`).
 //! - [`corpus`]: a deterministic generator of realistic corpora.
