@@ -506,3 +506,58 @@ fn raw_names_an_object_it_cannot_read() {
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("b.gz"), "{err}");
 }
+
+#[test]
+fn raw_reads_a_large_file_in_pieces_with_the_right_line_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("one");
+    let opts = s3logs::corpus::GenOptions {
+        bytes: 5_000_000,
+        object_bytes: 5_000_000,
+        malformed: 0.01,
+        ..s3logs::corpus::GenOptions::default()
+    };
+    s3logs::corpus::generate(&corpus, &opts).expect("corpus");
+    let corpus = corpus.canonicalize().expect("canonical");
+    let lake = dir.path().join("lake");
+    let (out, _) = ingest(&[&corpus], &lake, &["--max-reject-ratio", "1"]);
+    assert!(out.status.success());
+    let (raw, lake) = (corpus.display().to_string(), lake.display().to_string());
+    for sql in [
+        "SELECT count(*), count(DISTINCT source_line), min(source_line), max(source_line), \
+         sum(source_line * bytes_sent) FROM logs",
+        "SELECT source_line, byte_offset, reason, raw FROM rejects ORDER BY 1",
+    ] {
+        // 1 MiB pieces: five pieces of one object, read in parallel.
+        let out = cargo_bin_cmd!("s3logs")
+            .args(["query", sql, "--raw", &raw, "--format", "csv"])
+            .env("S3LOGS_RAW_PIECE_MB", "1")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (code, from_lake, err) = query(&[sql, "--lake", &lake, "--format", "csv"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), from_lake, "{sql}");
+    }
+    let plan = cargo_bin_cmd!("s3logs")
+        .args([
+            "query",
+            "EXPLAIN SELECT count(*) FROM logs",
+            "--raw",
+            &raw,
+            "--format",
+            "csv",
+        ])
+        .env("S3LOGS_RAW_PIECE_MB", "1")
+        .output()
+        .expect("run");
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains("partition_sizes=2"),
+        "one object, two partitions: {plan}"
+    );
+}

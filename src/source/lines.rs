@@ -104,6 +104,14 @@ impl<R: Read> ChunkReader<R> {
         }
     }
 
+    /// Numbers lines from `line` and offsets from `offset`: for a reader
+    /// that starts inside an object, at the first byte of a line.
+    pub fn starting_at(mut self, line: u64, offset: u64) -> Self {
+        self.next_line = line;
+        self.next_offset = offset;
+        self
+    }
+
     /// The next chunk, or `None` at the end of the stream.
     ///
     /// # Errors

@@ -14,6 +14,7 @@
 //! that cannot be parsed is a row of `rejects` (`run_id` is `raw`).
 
 use std::fmt;
+use std::io::Read;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -32,7 +33,7 @@ use tokio::sync::mpsc::Sender;
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::parse::parse_line;
 use crate::schema;
-use crate::source::{ChunkReader, Object, Prefetch};
+use crate::source::{ChunkReader, Compression, Object, Prefetch};
 
 /// Which table a [`RawTable`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +78,12 @@ impl TableProvider for RawTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let groups = spread(&self.objects, state.config().target_partitions());
+        let pieces = pieces(&self.objects);
+        let sizes: Vec<u64> = pieces.iter().map(Piece::size).collect();
+        let groups: Vec<Vec<Piece>> = spread(&sizes, state.config().target_partitions())
+            .into_iter()
+            .map(|g| g.into_iter().map(|i| pieces[i].clone()).collect())
+            .collect();
         // What the partitions build, and how the exec then projects it.
         let (built, columns, exec_projection) = match (self.kind, projection) {
             (RawKind::Logs, Some(p)) => {
@@ -98,9 +104,9 @@ impl TableProvider for RawTable {
         };
         let partitions: Vec<Arc<dyn PartitionStream>> = groups
             .into_iter()
-            .map(|objects| {
+            .map(|pieces| {
                 Arc::new(RawPartition {
-                    objects,
+                    pieces,
                     kind: self.kind,
                     columns: columns.clone(),
                     schema: Arc::clone(&built),
@@ -119,29 +125,169 @@ impl TableProvider for RawTable {
     }
 }
 
-/// Spreads objects over `n` partitions, largest first onto the least
-/// loaded one; each partition keeps the objects' order.
-fn spread(objects: &[Object], n: usize) -> Vec<Vec<Object>> {
-    let n = n.clamp(1, objects.len().max(1));
-    let mut by_size: Vec<usize> = (0..objects.len()).collect();
-    by_size.sort_by_key(|&i| std::cmp::Reverse(objects[i].size));
+/// Plain local files of two pieces or more are read as several pieces, in
+/// parallel; compressed and remote objects are read whole. A piece is
+/// `S3LOGS_RAW_PIECE_MB` (default 64) MiB.
+fn piece_bytes() -> u64 {
+    let mb = std::env::var("S3LOGS_RAW_PIECE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&mb| mb > 0)
+        .unwrap_or(64);
+    mb << 20
+}
+
+/// What one partition reads: a whole object, or the lines that start in a
+/// byte range of a large plain local file.
+#[derive(Clone, Debug)]
+struct Piece {
+    object: Object,
+    range: Option<(u64, u64)>,
+}
+
+impl Piece {
+    fn size(&self) -> u64 {
+        self.range.map_or(self.object.size, |(a, b)| b - a)
+    }
+}
+
+/// Cuts large plain local files into ranges of [`piece_bytes`].
+fn pieces(objects: &[Object]) -> Vec<Piece> {
+    let piece = piece_bytes();
+    let mut out = Vec::new();
+    for o in objects {
+        let plain = o.size >= 2 * piece
+            && o.local_path().is_some_and(|p| {
+                let mut head = [0u8; 4];
+                std::fs::File::open(p)
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                    .is_ok_and(|()| Compression::sniff(&head) == Compression::None)
+            });
+        if !plain {
+            out.push(Piece {
+                object: o.clone(),
+                range: None,
+            });
+            continue;
+        }
+        let mut start = 0;
+        while start < o.size {
+            let end = (start + piece).min(o.size);
+            out.push(Piece {
+                object: o.clone(),
+                range: Some((start, end)),
+            });
+            start = end;
+        }
+    }
+    out
+}
+
+/// Spreads pieces of the given sizes over `n` partitions, largest first
+/// onto the least loaded one; each partition keeps the pieces' order.
+fn spread(sizes: &[u64], n: usize) -> Vec<Vec<usize>> {
+    let n = n.clamp(1, sizes.len().max(1));
+    let mut by_size: Vec<usize> = (0..sizes.len()).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let mut load = vec![0u64; n];
-    let mut owner = vec![0usize; objects.len()];
+    let mut groups = vec![Vec::new(); n];
     for i in by_size {
         let p = (0..n).min_by_key(|&p| load[p]).unwrap_or_default();
-        load[p] += objects[i].size.max(1);
-        owner[i] = p;
+        load[p] += sizes[i].max(1);
+        groups[p].push(i);
     }
-    let mut groups = vec![Vec::new(); n];
-    for (i, o) in objects.iter().enumerate() {
-        groups[owner[i]].push(o.clone());
+    for g in &mut groups {
+        g.sort_unstable();
     }
     groups
 }
 
-/// One partition of a scan: its objects, read one after the other.
+type Lines = ChunkReader<Box<dyn Read + Send>>;
+
+/// The chunk readers of a partition's pieces, in order: whole objects
+/// fetched ahead ([`Prefetch`]), ranges opened at their first line.
+fn chunk_readers(pieces: Vec<Piece>) -> impl Iterator<Item = (Object, std::io::Result<Lines>)> {
+    let whole: Vec<Object> = pieces
+        .iter()
+        .filter(|p| p.range.is_none())
+        .map(|p| p.object.clone())
+        .collect();
+    let mut prefetch = Prefetch::new(whole);
+    pieces
+        .into_iter()
+        .map(move |p| match (p.range, p.object.local_path()) {
+            (Some((start, end)), Some(path)) => {
+                let reader = open_range(path, start, end);
+                (p.object, reader)
+            }
+            _ => match prefetch.next() {
+                Some((o, r)) => (o, r.map(ChunkReader::new)),
+                None => (
+                    p.object,
+                    Err(std::io::Error::other("object reader ended early")),
+                ),
+            },
+        })
+}
+
+/// The lines of a plain file that start in `[start, end)`, numbered as in
+/// the whole file.
+fn open_range(path: &std::path::Path, start: u64, end: u64) -> std::io::Result<Lines> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    // A line starts at `start` if the byte before it ends a line.
+    let first = if start == 0 {
+        0
+    } else {
+        next_line_start(&mut f, start - 1)?
+    };
+    let stop = next_line_start(&mut f, end - 1)?.max(first);
+    let line = 1 + count_newlines(&mut f, first)?;
+    f.seek(SeekFrom::Start(first))?;
+    let reader: Box<dyn Read + Send> = Box::new(f.take(stop - first));
+    Ok(ChunkReader::new(reader).starting_at(line, first))
+}
+
+/// The offset after the first `\n` at or after `from` (the file's length
+/// when there is none).
+fn next_line_start(f: &mut std::fs::File, from: u64) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = from;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(at);
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(at + i as u64 + 1);
+        }
+        at += n as u64;
+    }
+}
+
+/// `\n` bytes in the first `upto` bytes of the file.
+fn count_newlines(f: &mut std::fs::File, upto: u64) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut left, mut count) = (upto, 0u64);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = f.read(&mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        left -= n as u64;
+    }
+    Ok(count)
+}
+
+/// One partition of a scan: its pieces, read one after the other.
 struct RawPartition {
-    objects: Vec<Object>,
+    pieces: Vec<Piece>,
     kind: RawKind,
     /// The `logs` columns to build (`None`: all of them).
     columns: Option<Vec<usize>>,
@@ -151,7 +297,7 @@ struct RawPartition {
 impl fmt::Debug for RawPartition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawPartition")
-            .field("objects", &self.objects.len())
+            .field("pieces", &self.pieces.len())
             .field("kind", &self.kind)
             .field("columns", &self.columns)
             .finish()
@@ -171,12 +317,12 @@ impl PartitionStream for RawPartition {
         let mut builder =
             RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), IN_FLIGHT);
         let tx = builder.tx();
-        let objects = self.objects.clone();
+        let pieces = self.pieces.clone();
         let kind = self.kind;
         let columns = self.columns.clone();
         builder.spawn_blocking(move || match kind {
-            RawKind::Logs => scan_logs(&objects, columns.as_deref(), &tx),
-            RawKind::Rejects => scan_rejects(&objects, &tx),
+            RawKind::Logs => scan_logs(pieces, columns.as_deref(), &tx),
+            RawKind::Rejects => scan_rejects(pieces, &tx),
         });
         builder.build()
     }
@@ -194,7 +340,7 @@ fn object_error(object: &Object, e: std::io::Error) -> DataFusionError {
 }
 
 fn scan_logs(
-    objects: &[Object],
+    pieces: Vec<Piece>,
     columns: Option<&[usize]>,
     tx: &Sender<Result<RecordBatch>>,
 ) -> Result<()> {
@@ -205,9 +351,8 @@ fn scan_logs(
             &(0..schema::logs().fields().len()).collect::<Vec<_>>(),
         )?,
     };
-    for (object, reader) in Prefetch::new(objects.to_vec()) {
-        let reader = reader.map_err(|e| object_error(&object, e))?;
-        for chunk in ChunkReader::new(reader) {
+    for (object, chunks) in chunk_readers(pieces) {
+        for chunk in chunks.map_err(|e| object_error(&object, e))? {
             let chunk = chunk.map_err(|e| object_error(&object, e))?;
             if chunk.overlong.is_some() {
                 continue;
@@ -228,13 +373,12 @@ fn scan_logs(
     Ok(())
 }
 
-fn scan_rejects(objects: &[Object], tx: &Sender<Result<RecordBatch>>) -> Result<()> {
+fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<()> {
     let mut builder = RejectBatchBuilder::default();
     let mut rows = 0;
-    for (object, reader) in Prefetch::new(objects.to_vec()) {
+    for (object, chunks) in chunk_readers(pieces) {
         let source: Arc<str> = Arc::from(object.name.as_str());
-        let reader = reader.map_err(|e| object_error(&object, e))?;
-        for chunk in ChunkReader::new(reader) {
+        for chunk in chunks.map_err(|e| object_error(&object, e))? {
             let chunk = chunk.map_err(|e| object_error(&object, e))?;
             if chunk.overlong.is_some() {
                 builder.append(&Reject::overlong(&source, &chunk), RAW_RUN_ID);
@@ -269,31 +413,47 @@ pub const RAW_RUN_ID: &str = "raw";
 mod tests {
     use super::*;
 
-    fn object(name: &str, size: u64) -> Object {
-        Object {
-            location: crate::source::Location::File(name.into()),
-            name: name.into(),
-            size,
-            modified: None,
-            etag: None,
-        }
+    #[test]
+    fn spreads_the_largest_pieces_first_and_keeps_their_order() {
+        // a=10, b=100, c=40, d=50, e=5
+        let groups = spread(&[10, 100, 40, 50, 5], 2);
+        assert_eq!(groups, [vec![1, 4], vec![0, 2, 3]]);
+        // Never more partitions than pieces, never none.
+        assert_eq!(spread(&[7], 8).len(), 1);
+        assert_eq!(spread(&[], 8).len(), 1);
     }
 
     #[test]
-    fn spreads_the_largest_objects_first_and_keeps_their_order() {
-        let objects = [
-            object("a", 10),
-            object("b", 100),
-            object("c", 40),
-            object("d", 50),
-            object("e", 5),
-        ];
-        let names = |g: &Vec<Object>| g.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
-        let groups = spread(&objects, 2);
-        assert_eq!(names(&groups[0]), ["b", "e"]);
-        assert_eq!(names(&groups[1]), ["a", "c", "d"]);
-        // Never more partitions than objects, never none.
-        assert_eq!(spread(&objects[..1], 8).len(), 1);
-        assert_eq!(spread(&[], 8).len(), 1);
+    fn ranges_of_a_file_hold_each_line_once_with_its_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let mut text = Vec::new();
+        for i in 1..=1000 {
+            text.extend(format!("line {i} {}\n", "x".repeat(i % 37)).bytes());
+        }
+        text.extend(b"last line without newline");
+        std::fs::write(&path, &text).expect("write");
+        let len = text.len() as u64;
+        for cuts in [
+            vec![0, len],
+            vec![0, 1, 2, len],
+            vec![0, 777, 5000, 5001, len],
+        ] {
+            let mut lines = Vec::new();
+            for w in cuts.windows(2) {
+                for chunk in open_range(&path, w[0], w[1]).expect("open") {
+                    let chunk = chunk.expect("chunk");
+                    for l in chunk.lines() {
+                        lines.push((l.number, l.offset, l.bytes.to_vec()));
+                    }
+                }
+            }
+            assert_eq!(lines.len(), 1001, "{cuts:?}");
+            for (i, (number, offset, bytes)) in lines.iter().enumerate() {
+                assert_eq!(*number, i as u64 + 1);
+                let at = *offset as usize;
+                assert_eq!(&text[at..at + bytes.len()], &bytes[..]);
+            }
+        }
     }
 }
