@@ -108,7 +108,11 @@ fn stderr(o: &Output) -> String {
 /// Every row of a lake that does not depend on where objects were read
 /// from: logs without `source_file`, rejects by object name and line.
 fn dump(lake: &Path) -> String {
-    let lake = lake.display().to_string();
+    dump_at(&lake.display().to_string(), "")
+}
+
+/// [`dump`] of a lake given as a folder or an `s3://` URL on `endpoint`.
+fn dump_at(lake: &str, endpoint: &str) -> String {
     let mut out = String::new();
     for sql in [
         "SELECT * EXCLUDE (source_file), regexp_replace(source_file, '^.*/', '') AS name \
@@ -116,10 +120,11 @@ fn dump(lake: &Path) -> String {
         "SELECT regexp_replace(source_file, '^.*/', '') AS name, source_line, byte_offset, \
          reason, raw FROM rejects ORDER BY name, source_line",
     ] {
-        let o = cargo_bin_cmd!("s3logs")
-            .args(["query", sql, "--lake", &lake, "--format", "csv"])
-            .output()
-            .expect("query");
+        let o = s3logs(
+            endpoint,
+            &["query", sql, "--lake", lake, "--format", "csv"],
+            &[],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         out.push_str(&String::from_utf8_lossy(&o.stdout));
     }
@@ -579,4 +584,125 @@ fn large_objects_stream_and_resume_where_the_body_was_cut() {
     );
     assert_eq!(total(&remote), total(&local));
     assert!(total(&local)["lines"].as_u64().is_some_and(|n| n > 5_000));
+}
+
+#[test]
+fn a_lake_on_s3_behaves_like_a_local_one() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "lake-sources", &sample_logs(), "");
+    // An empty bucket for the lake (a placeholder object creates it).
+    let empty = tempfile::tempdir().expect("tempdir");
+    std::fs::write(empty.path().join("README"), "lakes live here").expect("write");
+    seed(ep, "lakes", empty.path(), "");
+    let lake = "s3://lakes/team/access";
+    let args = [
+        "ingest",
+        "s3://lake-sources/",
+        "--lake",
+        lake,
+        "--max-reject-ratio",
+        "1",
+    ];
+    let first = s3logs(ep, &[&args[..], &["--summary-json", "-"]].concat(), &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(dump_at(lake, ep), dump(local_lake()));
+    let again = s3logs(ep, &[&args[..], &["--summary-json", "-"]].concat(), &[]);
+    assert_eq!(summary(&again)["committed"], false, "{}", stderr(&again));
+
+    // Upkeep works on it too.
+    let status = s3logs(ep, &["status", "--lake", lake, "--format", "json"], &[]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(summary(&status)["ledger_objects"], 14);
+    let compact = s3logs(ep, &["compact", "--lake", lake], &[]);
+    assert!(compact.status.success(), "{}", stderr(&compact));
+    assert!(
+        stderr(&compact).contains("1 exact duplicate"),
+        "{}",
+        stderr(&compact)
+    );
+    let vacuum = s3logs(ep, &["vacuum", "--lake", lake, "--retain-hours", "0"], &[]);
+    assert!(vacuum.status.success(), "{}", stderr(&vacuum));
+    let rows = s3logs(
+        ep,
+        &["query", "SELECT count(*) AS n FROM logs", "--lake", lake],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "n\n259\n");
+}
+
+#[test]
+fn a_run_killed_mid_commit_on_an_s3_lake_is_completed_by_the_next() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "crash-sources", &sample_logs(), "");
+    let empty = tempfile::tempdir().expect("tempdir");
+    std::fs::write(empty.path().join("README"), "lakes live here").expect("write");
+    seed(ep, "crash-lakes", empty.path(), "");
+    for point in [
+        "after-manifest",
+        "after-commit-rejects",
+        "after-commit-logs",
+    ] {
+        let lake = format!("s3://crash-lakes/{point}");
+        let args = [
+            "ingest",
+            "s3://crash-sources/",
+            "--lake",
+            &lake,
+            "--max-reject-ratio",
+            "1",
+        ];
+        // Short leases, so that the rerun need not wait minutes for the
+        // crashed run's lease to expire.
+        let lease = ("S3LOGS_LEASE_SECS", "2");
+        let crashed = s3logs(ep, &args, &[("S3LOGS_CRASH_AT", point), lease]);
+        assert!(!crashed.status.success(), "{point}: the run was to abort");
+        let rerun = s3logs(
+            ep,
+            &[&args[..], &["--summary-json", "-"]].concat(),
+            &[lease],
+        );
+        assert_eq!(rerun.status.code(), Some(0), "{point}: {}", stderr(&rerun));
+        assert_eq!(dump_at(&lake, ep), dump(local_lake()), "{point}");
+    }
+}
+
+#[test]
+fn a_held_lease_makes_a_second_writer_wait_and_an_expired_one_is_taken_over() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "lease-sources", &sample_logs(), "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lease = |expires: u64| {
+        std::fs::create_dir_all(dir.path().join("_s3logs")).expect("mkdir");
+        let body = format!(r#"{{"holder":"a test","expires":{expires}}}"#);
+        std::fs::write(dir.path().join("_s3logs/lock"), body).expect("write");
+        seed(ep, "lease-lakes", dir.path(), "lake/");
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let args = [
+        "ingest",
+        "s3://lease-sources/",
+        "--lake",
+        "s3://lease-lakes/lake",
+        "--max-reject-ratio",
+        "1",
+        "--lock-wait",
+        "1",
+    ];
+    lease(now + 3600);
+    let blocked = s3logs(ep, &args, &[]);
+    assert_eq!(blocked.status.code(), Some(2));
+    assert!(
+        stderr(&blocked).contains("a test holds the lease"),
+        "{}",
+        stderr(&blocked)
+    );
+    lease(now - 1);
+    let taken = s3logs(ep, &args, &[]);
+    assert_eq!(taken.status.code(), Some(0), "{}", stderr(&taken));
 }

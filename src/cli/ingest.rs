@@ -30,7 +30,7 @@ pub struct IngestArgs {
     #[arg(long)]
     full_listing: bool,
 
-    /// The lake's folder.
+    /// The lake's folder, or an s3://bucket/prefix URL.
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
     lake: PathBuf,
 

@@ -19,7 +19,7 @@ pub struct QueryArgs {
     /// @FILE to read SQL from a file.
     query: String,
 
-    /// The lake's folder.
+    /// The lake's folder, or an s3://bucket/prefix URL.
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
     lake: PathBuf,
 

@@ -14,7 +14,7 @@ use s3logs::lake::Lake;
 /// The lake argument shared by the upkeep commands.
 #[derive(Debug, Args)]
 pub struct LakeArg {
-    /// The lake's folder.
+    /// The lake's folder, or an s3://bucket/prefix URL.
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
     lake: PathBuf,
     /// Seconds to wait for another run writing to the same lake.
@@ -71,14 +71,26 @@ fn open_for_write(
     arg: &LakeArg,
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(Lake, s3logs::lake::LakeLock)> {
-    if !arg.lake.is_dir() {
-        anyhow::bail!("no lake at {}", arg.lake.display());
-    }
-    let lake = Lake::new(&arg.lake);
+    let lake = existing_lake(&arg.lake, rt)?;
     let lock = lake.lock(Duration::from_secs(arg.lock_wait))?;
     rt.block_on(lake.recover())
         .context("completing an interrupted run")?;
     Ok((lake, lock))
+}
+
+/// The lake at a folder or `s3://` URL, which must exist (S3 options from
+/// the environment: `AWS_ENDPOINT_URL`, `AWS_REGION`).
+fn existing_lake(path: &std::path::Path, rt: &tokio::runtime::Runtime) -> anyhow::Result<Lake> {
+    let lake = Lake::at(path, &s3logs::source::S3Options::default())?;
+    let exists = if lake.is_remote() {
+        rt.block_on(lake.open(s3logs::lake::Table::Logs))?.is_some()
+    } else {
+        path.is_dir()
+    };
+    if !exists {
+        anyhow::bail!("no lake at {}", lake.display());
+    }
+    Ok(lake)
 }
 
 pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
@@ -111,11 +123,9 @@ pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    if !args.lake.lake.is_dir() {
-        anyhow::bail!("no lake at {}", args.lake.lake.display());
-    }
     let rt = runtime()?;
-    let st = rt.block_on(Lake::new(&args.lake.lake).status())?;
+    let lake = existing_lake(&args.lake.lake, &rt)?;
+    let st = rt.block_on(lake.status())?;
     let json = match args.format.as_deref() {
         Some("json") => true,
         Some(_) => false,

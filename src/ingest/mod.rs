@@ -361,7 +361,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         .build()
         .context("starting the async runtime")?;
     let started = Instant::now();
-    let lake = Lake::new(&opts.lake);
+    let lake = Lake::at(&opts.lake, &opts.selection.s3)?;
     let _lock = lake.lock(opts.lock_wait)?;
     rt.block_on(lake.recover())
         .context("completing an interrupted run")?;
@@ -724,9 +724,10 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         adds,
         removes,
     };
-    let path = lake.write_manifest(&manifest)?;
+    rt.block_on(lake.publish(&manifest.adds))?;
+    let at = rt.block_on(lake.write_manifest(&manifest))?;
     crash_point("after-manifest");
-    let version = rt.block_on(lake.commit_manifest(&path, &manifest))?;
+    let version = rt.block_on(lake.commit_manifest(&at, &manifest))?;
 
     summary.run_id = run_id;
     summary.committed = true;
@@ -784,7 +785,7 @@ async fn without_objects(
     let dir = lake.table_dir(which);
     let (mut removes, mut adds) = (Vec::new(), Vec::new());
     for f in Lake::files(table).await? {
-        let batches = read_parquet(&dir.join(&f.path))?;
+        let batches = lake.read_file(which, &f.path).await?;
         let mut kept = Vec::new();
         let mut hit = false;
         for b in &batches {

@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampM
 use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 
-use super::{Lake, read_parquet};
+use super::Lake;
 use crate::schema::{UTC, timestamp_type};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -115,9 +115,7 @@ pub async fn read(lake: &Lake, table: &DeltaTable) -> Result<BTreeMap<String, Se
     let mut out = BTreeMap::new();
     let mut batches = Vec::new();
     for f in Lake::files(table).await? {
-        batches.extend(read_parquet(
-            &lake.table_dir(super::Table::Ingested).join(&f.path),
-        )?);
+        batches.extend(lake.read_file(super::Table::Ingested, &f.path).await?);
     }
     for b in batches {
         let object = b.column(0).as_string::<i32>();

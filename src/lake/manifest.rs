@@ -48,7 +48,7 @@ impl Manifest {
     }
 }
 
-fn file_name(seq: i64) -> String {
+pub(super) fn file_name(seq: i64) -> String {
     format!("run-{seq:09}.json")
 }
 

@@ -23,6 +23,7 @@
 pub mod ledger;
 pub mod manifest;
 mod parquet_file;
+pub mod remote;
 pub mod upkeep;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -94,30 +96,118 @@ impl Table {
     }
 }
 
-/// An open lake on local disk.
+/// An open lake, on local disk or on S3 ([`remote`]).
 pub struct Lake {
+    /// The lake's folder; for a lake on S3, the local folder where files
+    /// are staged before upload.
     root: PathBuf,
+    remote: Option<remote::Remote>,
 }
 
 /// An exclusive hold on a lake for one writer; released on drop.
 pub struct LakeLock {
-    _file: File,
+    _file: Option<File>,
+    _lease: Option<remote::Lease>,
+}
+
+/// Where a run's manifest was written.
+#[derive(Clone, Debug)]
+pub enum ManifestAt {
+    /// A file of a local lake.
+    File(PathBuf),
+    /// An object of a lake on S3.
+    Key(object_store::path::Path),
+}
+
+impl Drop for Lake {
+    fn drop(&mut self) {
+        if self.remote.is_some() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
 }
 
 impl Lake {
-    /// A lake at `root` (not created or checked yet).
+    /// A lake in a local folder (not created or checked yet).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Lake { root: root.into() }
+        Lake {
+            root: root.into(),
+            remote: None,
+        }
     }
 
-    /// The lake's root folder.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A lake at a local folder or an `s3://bucket/prefix` URL.
+    ///
+    /// # Errors
+    ///
+    /// The S3 store cannot be configured.
+    pub fn at(location: &Path, s3: &crate::source::S3Options) -> Result<Self> {
+        let Some(url) = location.to_str().and_then(crate::source::S3Url::parse) else {
+            return Ok(Lake::new(location));
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let staging =
+            std::env::temp_dir().join(format!("s3logs-staging-{}-{stamp}", std::process::id()));
+        Ok(Lake {
+            root: staging,
+            remote: Some(remote::Remote::new(url, s3)?),
+        })
     }
 
-    /// The folder of a table.
+    /// The lake's location, for messages.
+    pub fn display(&self) -> String {
+        match &self.remote {
+            Some(r) => format!("s3://{}/{}", r.url.bucket, r.url.prefix),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Whether the lake is on S3.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The local folder where a table's new files are written: the table's
+    /// folder on disk, or the staging folder of a lake on S3 (see
+    /// [`Lake::publish`]).
     pub fn table_dir(&self, table: Table) -> PathBuf {
         self.root.join(table.name())
+    }
+
+    /// Makes new files written under [`Lake::table_dir`] part of the lake
+    /// before a manifest names them: uploads them to a lake on S3 (and
+    /// removes the staged copies); nothing to do on disk.
+    ///
+    /// # Errors
+    ///
+    /// An upload failed.
+    pub async fn publish(&self, adds: &BTreeMap<Table, Vec<Add>>) -> Result<()> {
+        let Some(r) = &self.remote else {
+            return Ok(());
+        };
+        for (table, files) in adds {
+            for add in files {
+                let local = self.table_dir(*table).join(&add.path);
+                r.upload(&local, &format!("{}/{}", table.name(), add.path))
+                    .await?;
+                let _ = std::fs::remove_file(&local);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a committed Parquet file of a table (path relative to it).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is not valid Parquet.
+    pub async fn read_file(&self, table: Table, rel: &str) -> Result<Vec<RecordBatch>> {
+        match &self.remote {
+            Some(r) => r.read_parquet(&format!("{}/{rel}", table.name())).await,
+            None => read_parquet(&self.table_dir(table).join(rel)),
+        }
     }
 
     fn meta_dir(&self) -> PathBuf {
@@ -132,6 +222,14 @@ impl Lake {
     /// The lake path is not a folder, cannot be created, or another writer
     /// still holds the lock after `wait`.
     pub fn lock(&self, wait: Duration) -> Result<LakeLock> {
+        if let Some(r) = &self.remote {
+            std::fs::create_dir_all(&self.root)
+                .with_context(|| format!("creating the staging folder {}", self.root.display()))?;
+            return Ok(LakeLock {
+                _file: None,
+                _lease: Some(r.lock(wait)?),
+            });
+        }
         if self.root.exists() && !self.root.is_dir() {
             bail!(
                 "the lake path {} exists and is not a folder",
@@ -150,7 +248,12 @@ impl Lake {
         let started = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(LakeLock { _file: file }),
+                Ok(()) => {
+                    return Ok(LakeLock {
+                        _file: Some(file),
+                        _lease: None,
+                    });
+                }
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
@@ -169,6 +272,9 @@ impl Lake {
     }
 
     fn url(&self, table: Table) -> Result<Url> {
+        if let Some(r) = &self.remote {
+            return r.table_url(table.name());
+        }
         let dir = self.table_dir(table);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let abs =
@@ -205,6 +311,19 @@ impl Lake {
 
     /// Opens a table for reading; `None` when it does not exist yet.
     pub async fn open(&self, table: Table) -> Result<Option<DeltaTable>> {
+        if let Some(r) = &self.remote {
+            if !r
+                .exists_under(&format!("{}/_delta_log", table.name()))
+                .await?
+            {
+                return Ok(None);
+            }
+            let url = r.table_url(table.name())?;
+            let dt = deltalake::open_table(url.clone())
+                .await
+                .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+            return Ok(Some(dt));
+        }
         let dir = self.table_dir(table);
         if !dir.join("_delta_log").is_dir() {
             return Ok(None);
@@ -265,23 +384,42 @@ impl Lake {
     /// Rolls forward every pending run manifest (see the module docs).
     /// Returns the sequences completed. Needs the lock.
     pub async fn recover(&self) -> Result<Vec<i64>> {
+        let pending: Vec<(ManifestAt, manifest::Manifest)> = match &self.remote {
+            Some(r) => r
+                .pending()
+                .await?
+                .into_iter()
+                .map(|(k, m)| (ManifestAt::Key(k), m))
+                .collect(),
+            None => manifest::pending(&self.meta_dir())?
+                .into_iter()
+                .map(|(p, m)| (ManifestAt::File(p), m))
+                .collect(),
+        };
         let mut done = Vec::new();
-        for (path, m) in manifest::pending(&self.meta_dir())? {
-            self.commit_manifest(&path, &m).await?;
+        for (at, m) in pending {
+            self.commit_manifest(&at, &m).await?;
             done.push(m.seq);
         }
         Ok(done)
     }
 
-    /// Writes the manifest of a run about to commit.
-    pub fn write_manifest(&self, m: &manifest::Manifest) -> Result<PathBuf> {
-        manifest::write(&self.meta_dir(), m)
+    /// Writes the manifest of a run about to commit (its files published).
+    ///
+    /// # Errors
+    ///
+    /// The manifest cannot be written.
+    pub async fn write_manifest(&self, m: &manifest::Manifest) -> Result<ManifestAt> {
+        match &self.remote {
+            Some(r) => Ok(ManifestAt::Key(r.write_manifest(m).await?)),
+            None => Ok(ManifestAt::File(manifest::write(&self.meta_dir(), m)?)),
+        }
     }
 
     /// Commits a run whose manifest is written, to each table that does not
     /// hold it yet, then removes the manifest. Returns the version of the
     /// `logs` table afterwards.
-    pub async fn commit_manifest(&self, path: &Path, m: &manifest::Manifest) -> Result<i64> {
+    pub async fn commit_manifest(&self, at: &ManifestAt, m: &manifest::Manifest) -> Result<i64> {
         let mut logs_version = 0;
         for which in Table::ALL {
             let mut table = self.open_or_create(which).await?;
@@ -300,7 +438,13 @@ impl Lake {
             }
             crash_point(&format!("after-commit-{}", which.name()));
         }
-        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        match (at, &self.remote) {
+            (ManifestAt::Key(k), Some(r)) => r.delete(k).await?,
+            (ManifestAt::File(p), _) => {
+                std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+            }
+            (ManifestAt::Key(k), None) => bail!("{k}: a manifest key on a local lake"),
+        }
         Ok(logs_version)
     }
 
@@ -375,8 +519,7 @@ impl Lake {
         };
         let mut out = Vec::new();
         for f in Self::files(&dt).await? {
-            let path = self.table_dir(table).join(&f.path);
-            for b in read_parquet(&path)? {
+            for b in self.read_file(table, &f.path).await? {
                 if table != Table::Logs {
                     out.push(b);
                     continue;
@@ -416,7 +559,10 @@ impl Lake {
 impl Lake {
     /// Whether a run stopped between its first and last commit (its
     /// manifest is still there; the next writer completes it).
-    pub fn has_pending_runs(&self) -> Result<bool> {
-        Ok(!manifest::pending_names(&self.meta_dir())?.is_empty())
+    pub async fn has_pending_runs(&self) -> Result<bool> {
+        match &self.remote {
+            Some(r) => Ok(!r.pending_keys().await?.is_empty()),
+            None => Ok(!manifest::pending_names(&self.meta_dir())?.is_empty()),
+        }
     }
 }

@@ -15,7 +15,7 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::Serialize;
 
-use super::{APP_ID, Lake, Table, read_parquet, write_parquet};
+use super::{APP_ID, Lake, Table, write_parquet};
 use crate::schema;
 
 /// What a compaction did.
@@ -91,7 +91,7 @@ impl Lake {
         for (day, files) in &by_day {
             let mut batches = Vec::new();
             for f in files {
-                batches.extend(read_parquet(&dir.join(&f.path))?);
+                batches.extend(self.read_file(Table::Logs, &f.path).await?);
             }
             let (kept, dropped) = dedupe_day(&batches)?;
             if files.len() <= 1 && dropped == 0 {
@@ -157,6 +157,8 @@ impl Lake {
             report.table_version = version;
             return Ok(report);
         }
+        self.publish(&BTreeMap::from([(Table::Logs, adds.clone())]))
+            .await?;
         let seq = Self::committed_seq(&table).await?;
         let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
         actions.extend(adds.into_iter().map(Action::Add));

@@ -124,7 +124,8 @@ fn retry_config() -> RetryConfig {
     }
 }
 
-/// The store of a bucket, built once per bucket and options.
+/// The store of a bucket, built once per bucket and options and shared by
+/// every read of log objects (on the S3 runtime).
 ///
 /// # Errors
 ///
@@ -139,6 +140,18 @@ pub fn store(bucket: &str, opts: &S3Options) -> io::Result<Arc<dyn ObjectStore>>
     if let Some(s) = stores.get(&key) {
         return Ok(Arc::clone(s));
     }
+    let s = build_store(bucket, opts)?;
+    stores.insert(key, Arc::clone(&s));
+    Ok(s)
+}
+
+/// A new store of a bucket, with the credential chain, region, endpoint and
+/// retries described in the module docs.
+///
+/// # Errors
+///
+/// The configuration is invalid (for example a malformed endpoint).
+pub fn build_store(bucket: &str, opts: &S3Options) -> io::Result<Arc<dyn ObjectStore>> {
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_retry(retry_config());
@@ -169,9 +182,7 @@ pub fn store(bucket: &str, opts: &S3Options) -> io::Result<Arc<dyn ObjectStore>>
             .with_virtual_hosted_style_request(false)
             .with_endpoint(endpoint);
     }
-    let s: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(io::Error::other)?);
-    stores.insert(key, Arc::clone(&s));
-    Ok(s)
+    Ok(Arc::new(b.build().map_err(io::Error::other)?))
 }
 
 /// Static keys and region of the shared profile.

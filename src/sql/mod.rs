@@ -72,17 +72,22 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
             "no lake given: use --lake DIR (or S3LOGS_LAKE), or --raw PATH to read log files directly"
         );
     };
-    if !root.is_dir() {
+    let lake = Lake::at(root, &src.selection.s3)?;
+    let missing = if lake.is_remote() {
+        lake.open(Table::Logs).await?.is_none()
+    } else {
+        !root.is_dir()
+    };
+    if missing {
         bail!(
             "no lake at {}: ingest logs first (s3logs ingest LOGS --lake {0}), or use --raw",
-            root.display()
+            lake.display()
         );
     }
-    let lake = Lake::new(root);
-    if lake.has_pending_runs()? {
+    if lake.has_pending_runs().await? {
         eprintln!(
             "s3logs: warning: a run on {} was interrupted while committing; the next ingest completes it",
-            root.display()
+            lake.display()
         );
     }
     for which in [Table::Logs, Table::Rejects, Table::Ingested] {

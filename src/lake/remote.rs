@@ -1,0 +1,479 @@
+//! Lakes on S3 (`--lake s3://bucket/prefix`): the same tables, manifests
+//! and protocol as on disk, with the file-system steps done the S3 way.
+//!
+//! * Delta commits go through deltalake's default log store, which writes
+//!   each commit with a conditional PUT (`If-None-Match: *`): two writers can
+//!   never both create a version, and no unsafe rename is involved.
+//! * Data files are written to a local staging folder, then uploaded before
+//!   the manifest names them (a crash leaves at most unreferenced objects,
+//!   which `vacuum` removes).
+//! * The run manifest is created with a conditional PUT as well, and
+//!   recovery lists `_s3logs/run-*.json` as it reads the folder on disk.
+//! * The writer lock is a lease object, `_s3logs/lock`, created with a
+//!   conditional PUT and renewed by a thread while the run goes on; a lease
+//!   left by a crashed run expires (`S3LOGS_LEASE_SECS`, default 300) and is
+//!   taken over with a PUT
+//!   conditional on its ETag, so two takers cannot both win.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use deltalake::DeltaResult;
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore,
+    logstore_factories, object_store_factories,
+};
+use futures::StreamExt;
+use object_store::path::Path as KeyPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use url::Url;
+
+use crate::source::{S3Options, S3Url, s3};
+
+use super::manifest::Manifest;
+
+/// How long a writer's lease lasts without renewal (renewed every third):
+/// `S3LOGS_LEASE_SECS`, default 300. A run that crashed holds the lake
+/// that long.
+fn lease() -> Duration {
+    let secs = std::env::var("S3LOGS_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
+/// A lake's place on S3.
+pub struct Remote {
+    /// Bucket and prefix (without a trailing `/`).
+    pub url: S3Url,
+    /// The bucket's store, the one deltalake uses too.
+    pub store: Arc<dyn ObjectStore>,
+    opts: S3Options,
+}
+
+/// Stores per bucket, shared by deltalake's factory and the lake's own
+/// requests, so that both run on the same connections.
+type Stores = Mutex<HashMap<String, Arc<dyn ObjectStore>>>;
+
+struct Factory {
+    opts: S3Options,
+    stores: Arc<Stores>,
+}
+
+impl Factory {
+    fn store(&self, bucket: &str) -> std::io::Result<Arc<dyn ObjectStore>> {
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| std::io::Error::other("store cache poisoned"))?;
+        if let Some(s) = stores.get(bucket) {
+            return Ok(Arc::clone(s));
+        }
+        let s = s3::build_store(bucket, &self.opts)?;
+        stores.insert(bucket.to_string(), Arc::clone(&s));
+        Ok(s)
+    }
+}
+
+impl ObjectStoreFactory for Factory {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        _config: &StorageConfig,
+    ) -> DeltaResult<(ObjectStoreRef, object_store::path::Path)> {
+        let bucket = url.host_str().unwrap_or_default();
+        let store = self
+            .store(bucket)
+            .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
+        let path = KeyPath::from_url_path(url.path())
+            .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
+        Ok((store, path))
+    }
+}
+
+struct LogStores;
+
+impl LogStoreFactory for LogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        // The default log store commits with `PutMode::Create`: a
+        // conditional PUT on S3.
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+impl Remote {
+    /// The lake at `url`; registers `s3://` with deltalake.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be configured.
+    pub fn new(url: S3Url, opts: &S3Options) -> Result<Remote> {
+        let scheme = Url::parse("s3://").context("the s3 scheme")?;
+        let stores: Arc<Stores> = Arc::default();
+        let factory = Arc::new(Factory {
+            opts: opts.clone(),
+            stores: Arc::clone(&stores),
+        });
+        let store = factory
+            .store(&url.bucket)
+            .with_context(|| format!("configuring {url}"))?;
+        object_store_factories().insert(scheme.clone(), factory);
+        logstore_factories().insert(scheme, Arc::new(LogStores));
+        let url = S3Url {
+            bucket: url.bucket,
+            prefix: url.prefix.trim_matches('/').to_string(),
+        };
+        Ok(Remote {
+            url,
+            store,
+            opts: opts.clone(),
+        })
+    }
+
+    /// The key of a path under the lake.
+    pub fn key(&self, rel: &str) -> KeyPath {
+        if self.url.prefix.is_empty() {
+            KeyPath::from(rel)
+        } else {
+            KeyPath::from(format!("{}/{rel}", self.url.prefix))
+        }
+    }
+
+    /// The URL of a table.
+    ///
+    /// # Errors
+    ///
+    /// The bucket or prefix do not make a URL.
+    pub fn table_url(&self, table: &str) -> Result<Url> {
+        let s = if self.url.prefix.is_empty() {
+            format!("s3://{}/{table}/", self.url.bucket)
+        } else {
+            format!("s3://{}/{}/{table}/", self.url.bucket, self.url.prefix)
+        };
+        Url::parse(&s).with_context(|| format!("{s} is not a valid table location"))
+    }
+
+    /// Whether anything exists under a path of the lake.
+    ///
+    /// # Errors
+    ///
+    /// The listing failed.
+    pub async fn exists_under(&self, rel: &str) -> Result<bool> {
+        let first = self.store.list(Some(&self.key(rel))).next().await;
+        match first {
+            None => Ok(false),
+            Some(r) => r
+                .map(|_| true)
+                .with_context(|| format!("listing {}", self.key(rel))),
+        }
+    }
+
+    /// Uploads a local file to a path of the lake.
+    ///
+    /// # Errors
+    ///
+    /// Reading the file or the PUT failed.
+    pub async fn upload(&self, local: &std::path::Path, rel: &str) -> Result<()> {
+        let bytes = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
+        self.store
+            .put(&self.key(rel), PutPayload::from(bytes))
+            .await
+            .with_context(|| format!("uploading {}", self.key(rel)))?;
+        Ok(())
+    }
+
+    /// Reads a Parquet file of the lake.
+    ///
+    /// # Errors
+    ///
+    /// The GET failed or the file is not valid Parquet.
+    pub async fn read_parquet(&self, rel: &str) -> Result<Vec<RecordBatch>> {
+        let key = self.key(rel);
+        let bytes: Bytes = self
+            .store
+            .get(&key)
+            .await
+            .with_context(|| format!("reading {key}"))?
+            .bytes()
+            .await
+            .with_context(|| format!("reading {key}"))?;
+        ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .with_context(|| format!("reading {key}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("reading {key}"))
+    }
+
+    /// Writes a run manifest; it must not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// The PUT failed, or a manifest of that run already exists.
+    pub async fn write_manifest(&self, m: &Manifest) -> Result<KeyPath> {
+        let key = self.key(&format!("_s3logs/{}", super::manifest::file_name(m.seq)));
+        let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
+        self.store
+            .put_opts(
+                &key,
+                PutPayload::from(bytes),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+            .with_context(|| format!("writing {key}"))?;
+        Ok(key)
+    }
+
+    /// Manifests of runs that did not finish committing, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Listing or reading failed, or a manifest does not decode.
+    pub async fn pending(&self) -> Result<Vec<(KeyPath, Manifest)>> {
+        let mut out = Vec::new();
+        for key in self.pending_keys().await? {
+            let bytes = self
+                .store
+                .get(&key)
+                .await
+                .with_context(|| format!("reading {key}"))?
+                .bytes()
+                .await
+                .with_context(|| format!("reading {key}"))?;
+            let m: Manifest = serde_json::from_slice(&bytes)
+                .with_context(|| format!("decoding the run manifest {key}"))?;
+            out.push((key, m));
+        }
+        Ok(out)
+    }
+
+    /// The keys of pending manifests.
+    ///
+    /// # Errors
+    ///
+    /// The listing failed.
+    pub async fn pending_keys(&self) -> Result<Vec<KeyPath>> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.key("_s3logs")))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("listing the lake's run manifests")?;
+        let mut keys: Vec<KeyPath> = metas
+            .into_iter()
+            .map(|m| m.location)
+            .filter(|k| {
+                k.filename()
+                    .is_some_and(|n| n.starts_with("run-") && n.ends_with(".json"))
+            })
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Deletes an object of the lake.
+    ///
+    /// # Errors
+    ///
+    /// The DELETE failed.
+    pub async fn delete(&self, key: &KeyPath) -> Result<()> {
+        self.store
+            .delete(key)
+            .await
+            .with_context(|| format!("removing {key}"))
+    }
+
+    /// Takes the writer lease, waiting up to `wait` for another writer.
+    ///
+    /// # Errors
+    ///
+    /// Another writer holds it after `wait`, or S3 cannot be reached.
+    pub fn lock(&self, wait: Duration) -> Result<Lease> {
+        let key = self.key("_s3logs/lock");
+        let (bucket, opts, url) = (self.url.bucket.clone(), self.opts.clone(), self.url.clone());
+        let (ready_tx, ready_rx) = channel::<Result<()>>();
+        let (stop_tx, stop_rx) = channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow!("starting the lease runtime: {e}")));
+                    return;
+                }
+            };
+            // The lease has a store of its own, on its own runtime.
+            let store = match s3::build_store(&bucket, &opts) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow!("configuring {url}: {e}")));
+                    return;
+                }
+            };
+            let Some(mut etag) = rt.block_on(take_lease(&store, &key, &url, wait, &ready_tx))
+            else {
+                return;
+            };
+            // Renew every third of the lease until the run ends.
+            while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(lease() / 3) {
+                let update = PutMode::Update(UpdateVersion {
+                    e_tag: etag.clone(),
+                    version: None,
+                });
+                let renewed =
+                    rt.block_on(store.put_opts(&key, lease_body(), PutOptions::from(update)));
+                match renewed {
+                    Ok(r) => etag = r.e_tag,
+                    Err(e) => eprintln!("s3logs: warning: renewing the lease {key}: {e}"),
+                }
+            }
+            if let Err(e) = rt.block_on(store.delete(&key)) {
+                eprintln!("s3logs: warning: releasing the lease {key}: {e} (it expires by itself)");
+            }
+        });
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Lease {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                bail!("the lease thread stopped")
+            }
+        }
+    }
+}
+
+/// The lease's body: who holds it and until when (seconds since the epoch).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LeaseBody {
+    holder: String,
+    expires: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lease_body() -> PutPayload {
+    let holder = format!(
+        "s3logs pid {} on {}",
+        std::process::id(),
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "?".into())
+    );
+    let body = LeaseBody {
+        holder,
+        expires: now_secs() + lease().as_secs(),
+    };
+    PutPayload::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Takes the lease (waiting up to `wait`) and reports on `ready`; returns
+/// its ETag, or `None` when it was not taken (the error was reported).
+async fn take_lease(
+    store: &Arc<dyn ObjectStore>,
+    key: &KeyPath,
+    url: &S3Url,
+    wait: Duration,
+    ready: &Sender<Result<()>>,
+) -> Option<Option<String>> {
+    let started = Instant::now();
+    let etag = loop {
+        let created = store
+            .put_opts(key, lease_body(), PutOptions::from(PutMode::Create))
+            .await;
+        match created {
+            Ok(r) => break r.e_tag,
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => {
+                let _ = ready.send(Err(anyhow!("taking the lease {key} on {url}: {e}")));
+                return None;
+            }
+        }
+        // Held: take it over if it expired, else wait.
+        let held = async {
+            let r = store.get(key).await?;
+            let etag = r.meta.e_tag.clone();
+            let bytes = r.bytes().await?;
+            let body: LeaseBody =
+                serde_json::from_slice(&bytes).map_err(|e| object_store::Error::Generic {
+                    store: "lease",
+                    source: Box::new(e),
+                })?;
+            Ok::<_, object_store::Error>((body, etag))
+        }
+        .await;
+        if let Ok((body, Some(old))) = &held
+            && body.expires < now_secs()
+        {
+            let update = PutMode::Update(UpdateVersion {
+                e_tag: Some(old.clone()),
+                version: None,
+            });
+            if let Ok(r) = store
+                .put_opts(key, lease_body(), PutOptions::from(update))
+                .await
+            {
+                break r.e_tag;
+            }
+            continue;
+        }
+        if started.elapsed() >= wait {
+            let holder = held.map_or_else(|_| "another run".into(), |(b, _)| b.holder);
+            let _ = ready.send(Err(anyhow!(
+                "another s3logs run is writing to the lake {url} ({holder} holds the lease \
+                 {key}); try again later or raise --lock-wait"
+            )));
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if ready.send(Ok(())).is_err() {
+        let _ = store.delete(key).await;
+        return None;
+    }
+    Some(etag)
+}
+
+/// The writer lease on an S3 lake; released (deleted) on drop.
+pub struct Lease {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
