@@ -61,3 +61,11 @@ awk '
     printf "ratio: s3logs peak RSS / DuckDB peak RSS = %.2f (target < 1)\n", sr / dr
     printf "ratio: s3logs lake / DuckDB Parquet = %.2f (target <= 1)\n", so / do_
   }' "$base/ingest-results.txt"
+# Rows each kept: DuckDB's CSV reader drops the lines it cannot split
+# (ignore_errors), so its file holds fewer records; compare bytes per record.
+ours=$("$bin" query "SELECT count(*) FROM logs" --lake "$base/lake" --format csv | tail -1)
+theirs=$("$py" -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$duck_out/logs.parquet")
+awk -v o="$ours" -v t="$theirs" -v so="$(du -sb "$base/lake" | cut -f1)" -v st="$(du -sb "$duck_out/logs.parquet" | cut -f1)" 'BEGIN {
+  printf "records kept: s3logs %d, DuckDB %d (%.1f%% fewer)\n", o, t, 100 * (o - t) / o
+  printf "ratio: bytes per record, s3logs lake / DuckDB Parquet = %.3f (s3logs also stores source_file and source_line)\n", (so / o) / (st / t)
+}'
