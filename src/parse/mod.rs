@@ -147,8 +147,14 @@ impl<'a> Parser<'a> {
         if line.iter().all(|&c| c == b' ') {
             return self.fail(Reason::Empty, b"");
         }
-        if let Some(at) = memchr::memchr(0, line) {
-            return Err(ParseLineError::new(Reason::NulByte, at));
+        // One pass for NUL bytes (an error anywhere) and `[` (a second
+        // bracketed time means a spliced record; most lines have one `[`).
+        let mut brackets = 0usize;
+        for at in memchr::memchr2_iter(0, b'[', line) {
+            if line[at] == 0 {
+                return Err(ParseLineError::new(Reason::NulByte, at));
+            }
+            brackets += 1;
         }
 
         // Fields 1 to 3.
@@ -163,7 +169,9 @@ impl<'a> Parser<'a> {
             _ => return self.fail(Reason::BadTime, rest),
         };
         let rest = &rest[TIME_LEN..];
-        self.spliced(rest)?;
+        if brackets > 1 {
+            self.spliced(rest)?;
+        }
 
         // Fields 4 to 8.
         let (remote_ip, rest) = self.required(rest)?;
@@ -360,6 +368,16 @@ impl<'a> Parser<'a> {
 
     /// Fields 18 to 27 and whatever follows them.
     fn tail(&self, rest: &'a [u8]) -> Result<Tail<'a>> {
+        // No field of the tail holds a quote: look once for the whole tail,
+        // and token by token only when there is one (to name where).
+        let quoted = memchr::memchr(b'"', rest).is_some();
+        let no_quote = |tok: &[u8], at: &'a [u8]| -> Result<()> {
+            if quoted {
+                self.no_quote(tok, at)
+            } else {
+                Ok(())
+            }
+        };
         // Fields 18 to 25 are plain tokens; 26 and 27 follow.
         let mut known: [Option<&'a [u8]>; 8] = [None; 8];
         let mut count = 0u8;
@@ -372,7 +390,7 @@ impl<'a> Parser<'a> {
                 let Some((mut tok, mut after)) = next_token(cursor) else {
                     break 'fields;
                 };
-                self.no_quote(tok, cursor)?;
+                no_quote(tok, cursor)?;
                 if i == 1
                     && is_aida(tok)
                     && let Some((host, after_host)) = next_token(after)
@@ -389,7 +407,7 @@ impl<'a> Parser<'a> {
             let Some((acl, after)) = next_token(cursor) else {
                 break 'fields;
             };
-            self.no_quote(acl, cursor)?;
+            no_quote(acl, cursor)?;
             acl_required = match acl {
                 b"Yes" => Some(true),
                 b"-" => Some(false),
@@ -400,7 +418,7 @@ impl<'a> Parser<'a> {
             let Some((region, after)) = next_token(cursor) else {
                 break 'fields;
             };
-            self.no_quote(region, cursor)?;
+            no_quote(region, cursor)?;
             source_region = dash(region);
             count += 1;
             let extra = skip_spaces(after);
