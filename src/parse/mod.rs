@@ -249,13 +249,16 @@ impl<'a> Parser<'a> {
     #[allow(clippy::type_complexity)]
     fn requester(&self, rest: &'a [u8]) -> Result<(&'a [u8], &'a [u8], &'a [u8], &'a [u8])> {
         let start = skip_spaces(rest);
+        // The first quote of the line from here (usually the request URI's
+        // opening one): a token holds a quote only if it reaches past it.
+        let quote_from_end = memchr::memchr(b'"', start).map_or(0, |i| start.len() - i);
         // (token, what follows it) for the last two tokens read.
         let mut prev: Option<(&'a [u8], &'a [u8])> = None;
         let mut prev2: Option<(&'a [u8], &'a [u8])> = None;
         let mut cursor = rest;
         let mut count = 0usize;
         while let Some((tok, after)) = next_token(cursor) {
-            if memchr::memchr(b'"', tok).is_some() {
+            if after.len() < quote_from_end {
                 return self.fail(Reason::BadOperation, start);
             }
             count += 1;
