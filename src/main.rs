@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                 // `s3logs … | head` closed the pipe: not an error.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("s3logs: error: {err:#}");
+            eprintln!("s3logs: error: {}", cli::error_chain(&err));
             ExitCode::from(2)
         }
     }

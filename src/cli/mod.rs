@@ -80,6 +80,25 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Table on a terminal, the machine format otherwise.
+/// An error and its causes, `: `-separated, leaving out a cause whose start
+/// the messages before it already hold (object_store and DataFusion repeat
+/// their sources' messages in their own, not always to the byte).
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let start: String = text.chars().take(48).collect();
+        if out.contains(&start) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
@@ -89,6 +108,18 @@ fn stdout_is_terminal() -> bool {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn error_chains_skip_repeated_causes() {
+        let inner = anyhow::anyhow!("404 Not Found");
+        let err = inner
+            .context("listing x: 404 Not Found")
+            .context("opening the lake");
+        assert_eq!(
+            error_chain(&err),
+            "opening the lake: listing x: 404 Not Found"
+        );
+    }
 
     #[test]
     fn cli_is_well_formed() {
