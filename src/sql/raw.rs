@@ -52,7 +52,7 @@ pub struct RawTable {
 }
 
 impl RawTable {
-    /// A table over the given objects (see [`crate::source::discover`]).
+    /// A table over the given objects (see [`crate::source::find`]).
     pub fn new(objects: Arc<[Object]>, kind: RawKind) -> Self {
         RawTable { objects, kind }
     }
