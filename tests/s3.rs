@@ -586,15 +586,19 @@ fn large_objects_stream_and_resume_where_the_body_was_cut() {
     assert!(total(&local)["lines"].as_u64().is_some_and(|n| n > 5_000));
 }
 
+/// A bucket for lakes (a placeholder object outside the lakes creates it).
+fn lake_bucket(endpoint: &str, bucket: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("README"), "lakes live here").expect("write");
+    seed(endpoint, bucket, dir.path(), "");
+}
+
 #[test]
 fn a_lake_on_s3_behaves_like_a_local_one() {
     let Some(moto) = moto() else { return };
     let ep = moto.endpoint.as_str();
     seed(ep, "lake-sources", &sample_logs(), "");
-    // An empty bucket for the lake (a placeholder object creates it).
-    let empty = tempfile::tempdir().expect("tempdir");
-    std::fs::write(empty.path().join("README"), "lakes live here").expect("write");
-    seed(ep, "lakes", empty.path(), "");
+    lake_bucket(ep, "lakes");
     let lake = "s3://lakes/team/access";
     let args = [
         "ingest",
@@ -636,9 +640,7 @@ fn a_run_killed_mid_commit_on_an_s3_lake_is_completed_by_the_next() {
     let Some(moto) = moto() else { return };
     let ep = moto.endpoint.as_str();
     seed(ep, "crash-sources", &sample_logs(), "");
-    let empty = tempfile::tempdir().expect("tempdir");
-    std::fs::write(empty.path().join("README"), "lakes live here").expect("write");
-    seed(ep, "crash-lakes", empty.path(), "");
+    lake_bucket(ep, "crash-lakes");
     for point in [
         "after-manifest",
         "after-commit-rejects",

@@ -208,19 +208,18 @@ impl Remote {
     /// The GET failed or the file is not valid Parquet.
     pub async fn read_parquet(&self, rel: &str) -> Result<Vec<RecordBatch>> {
         let key = self.key(rel);
-        let bytes: Bytes = self
-            .store
-            .get(&key)
-            .await
-            .with_context(|| format!("reading {key}"))?
-            .bytes()
-            .await
-            .with_context(|| format!("reading {key}"))?;
+        let bytes = self.get(&key).await?;
         ParquetRecordBatchReaderBuilder::try_new(bytes)
             .and_then(|b| b.build())
             .with_context(|| format!("reading {key}"))?
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("reading {key}"))
+    }
+
+    /// The bytes of an object.
+    async fn get(&self, key: &KeyPath) -> Result<Bytes> {
+        let read = async { self.store.get(key).await?.bytes().await };
+        read.await.with_context(|| format!("reading {key}"))
     }
 
     /// Writes a run manifest; it must not exist yet.
@@ -250,14 +249,7 @@ impl Remote {
     pub async fn pending(&self) -> Result<Vec<(KeyPath, Manifest)>> {
         let mut out = Vec::new();
         for key in self.pending_keys().await? {
-            let bytes = self
-                .store
-                .get(&key)
-                .await
-                .with_context(|| format!("reading {key}"))?
-                .bytes()
-                .await
-                .with_context(|| format!("reading {key}"))?;
+            let bytes = self.get(&key).await?;
             let m: Manifest = serde_json::from_slice(&bytes)
                 .with_context(|| format!("decoding the run manifest {key}"))?;
             out.push((key, m));
