@@ -50,3 +50,9 @@ pub mod parse;
 pub mod schema;
 pub mod source;
 pub mod sql;
+
+/// A tuning knob from the environment (`S3LOGS_…`): its value when it is
+/// set to a whole number, else `None`.
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}

@@ -42,12 +42,11 @@ use super::manifest::Manifest;
 /// `S3LOGS_LEASE_SECS`, default 300. A run that crashed holds the lake
 /// that long.
 fn lease() -> Duration {
-    let secs = std::env::var("S3LOGS_LEASE_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&s| s > 0)
-        .unwrap_or(300);
-    Duration::from_secs(secs)
+    Duration::from_secs(
+        crate::env_u64("S3LOGS_LEASE_SECS")
+            .filter(|&s| s > 0)
+            .unwrap_or(300),
+    )
 }
 
 /// A lake's place on S3.

@@ -107,12 +107,7 @@ where
 /// Retry settings: `S3LOGS_S3_RETRIES` (default 10) attempts within
 /// `S3LOGS_S3_RETRY_SECS` (default 180) seconds.
 fn retry_config() -> RetryConfig {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = |k: &str, d: u64| crate::env_u64(k).unwrap_or(d);
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),

@@ -73,8 +73,13 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         );
     };
     let lake = Lake::at(root, &src.selection.s3)?;
+    // On S3 the lake exists when its logs table does (opened once, here).
+    let mut logs = None;
+    if lake.is_remote() {
+        logs = lake.open(Table::Logs).await?;
+    }
     let missing = if lake.is_remote() {
-        lake.open(Table::Logs).await?.is_none()
+        logs.is_none()
     } else {
         !root.is_dir()
     };
@@ -91,7 +96,11 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         );
     }
     for which in [Table::Logs, Table::Rejects, Table::Ingested] {
-        let Some(table) = lake.open(which).await? else {
+        let opened = match logs.take() {
+            Some(t) if which == Table::Logs => Some(t),
+            _ => lake.open(which).await?,
+        };
+        let Some(table) = opened else {
             continue;
         };
         table

@@ -129,12 +129,8 @@ impl TableProvider for RawTable {
 /// parallel; compressed and remote objects are read whole. A piece is
 /// `S3LOGS_RAW_PIECE_MB` (default 64) MiB.
 fn piece_bytes() -> u64 {
-    let mb = std::env::var("S3LOGS_RAW_PIECE_MB")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&mb| mb > 0)
-        .unwrap_or(64);
-    mb << 20
+    let mb = crate::env_u64("S3LOGS_RAW_PIECE_MB").filter(|&mb| mb > 0);
+    mb.unwrap_or(64) << 20
 }
 
 /// What one partition reads: a whole object, or the lines that start in a
