@@ -521,6 +521,13 @@ impl Read for Streamed {
                 let r = block_on(async move { store.get_opts(&key, opts).await });
                 match r {
                     Ok(r) => self.body = Some(r.into_stream()),
+                    // object_store does not retry every failure (a
+                    // connection closed as it opens is "unknown" to it).
+                    Err(e) if self.attempts + 1 < BODY_ATTEMPTS && retryable(&e) => {
+                        self.attempts += 1;
+                        std::thread::sleep(Duration::from_millis(100 << self.attempts));
+                        continue;
+                    }
                     Err(e) => return Err(io::Error::other(e)),
                 }
             }
