@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use crate::parse::{LogRecord, Reason, joined_tokens};
+use crate::parse::{LogRecord, Reason, find_space, joined_tokens};
 use crate::schema;
 use crate::source::{Chunk, Line};
 
@@ -42,7 +42,15 @@ pub struct LogBatchBuilder {
     source_line: Int64Builder,
     date: Date32Builder,
     rows: usize,
+    /// [`BATCH_TEXT_BYTES`], lowered by tests.
+    text_limit: usize,
 }
+
+/// The most text a column of one batch holds before
+/// [`LogBatchBuilder::is_full`] says so, whatever its rows. Arrow's `Utf8`
+/// offsets are `i32`, and a line is at most [`crate::source::MAX_LINE`]
+/// bytes, so a batch cut here never overflows them (which would panic).
+pub const BATCH_TEXT_BYTES: usize = 1 << 30;
 
 // Indexes into `LogBatchBuilder::text`, in schema order.
 const BUCKET_OWNER: usize = 0;
@@ -132,6 +140,7 @@ impl LogBatchBuilder {
             source_line: Int64Builder::with_capacity(capacity),
             date: Date32Builder::with_capacity(capacity),
             rows: 0,
+            text_limit: BATCH_TEXT_BYTES,
         }
     }
 
@@ -150,9 +159,16 @@ impl LogBatchBuilder {
         self.rows == 0
     }
 
-    /// Whether the batch has reached its capacity.
+    /// Whether the batch has reached its capacity: its rows, or
+    /// [`BATCH_TEXT_BYTES`] of text in one column (lines of hundreds of
+    /// kilobytes).
     pub fn is_full(&self) -> bool {
         self.rows >= self.capacity
+            || self
+                .text
+                .iter()
+                .chain([&self.source_file])
+                .any(|b| b.values_slice().len() >= self.text_limit)
     }
 
     /// Appends one record and where it came from.
@@ -171,7 +187,7 @@ impl LogBatchBuilder {
         let put_joined = |b: &mut StringBuilder, i: usize, v: Option<&[u8]>| {
             if w[TEXT_COLUMN[i]] {
                 match v {
-                    Some(v) if memchr::memchr(b' ', v).is_none() => b.append_value(rec.text(v)),
+                    Some(v) if find_space(v) == v.len() => b.append_value(rec.text(v)),
                     Some(v) => b.append_value(joined_tokens(v)),
                     None => b.append_null(),
                 }
@@ -411,6 +427,26 @@ mod tests {
         );
         b.append(&rec, "g.log", 3);
         assert_eq!(b.finish().num_rows(), 1);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_text_limit_whatever_its_rows() {
+        let agent = "a".repeat(1000);
+        let line = format!(
+            r#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "{agent}" -"#
+        );
+        let rec = parse_line(line.as_bytes()).expect("valid");
+        let mut b = LogBatchBuilder {
+            text_limit: 2500,
+            ..LogBatchBuilder::default()
+        };
+        b.append(&rec, "f.log", 1);
+        b.append(&rec, "f.log", 2);
+        assert!(!b.is_full(), "2,000 bytes of user agent");
+        b.append(&rec, "f.log", 3);
+        assert!(b.is_full(), "3,000 bytes of user agent, 3 rows");
+        assert_eq!(b.finish().num_rows(), 3);
+        assert!(!b.is_full());
     }
 
     #[test]

@@ -25,8 +25,9 @@ pub use error::{ParseLineError, Reason};
 pub use record::{LogRecord, joined_tokens, text};
 pub use time::{TIME_LEN, bracketed_time, days_from_civil};
 
+pub use field::find_space;
 pub use field::is_operation;
-use field::{is_aida, is_host_id, next_token, number, skip_spaces};
+use field::{find_byte, is_aida, is_host_id, next_token, number, skip_spaces};
 
 type Result<T> = std::result::Result<T, ParseLineError>;
 
@@ -302,7 +303,12 @@ impl<'a> Parser<'a> {
             Some(_) => return self.fail(bad, field),
         }
         let mut first_err = None;
-        for close in memchr::memchr_iter(b'"', &field[1..]).map(|i| i + 1) {
+        let mut close = 0;
+        loop {
+            close += 1 + find_byte::<b'"'>(&field[close + 1..]);
+            if close >= field.len() {
+                break;
+            }
             let after = &field[close + 1..];
             if after.first().is_some_and(|&c| c != b' ') {
                 continue;
