@@ -11,11 +11,6 @@ use s3logs::batch::LogBatchBuilder;
 use s3logs::corpus::{GenOptions, generate};
 use s3logs::parse::parse_line;
 
-/// The allocator of the `s3logs` binary, so that the batches are measured
-/// as the tool builds them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn corpus() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = GenOptions {

@@ -8,13 +8,6 @@ use clap::Parser;
 
 mod cli;
 
-/// mimalloc, not the system allocator. A run allocates and frees each
-/// batch's column buffers (hundreds of kilobytes apiece) thousands of times,
-/// and glibc's malloc hands such blocks back to the kernel and faults them
-/// in again: parsing into Arrow ran 25% slower on it (`make bench`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
