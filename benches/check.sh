@@ -26,7 +26,10 @@ run() { # label, command...: prints "label seconds MB/s peakRSS_MiB"
   local label=$1; shift
   local t0 t1 rss
   t0=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 || true)
+  local out
+  out=$(mktemp)
+  /usr/bin/time -o "$out" -f '%M' "$@" > /dev/null 2>/dev/null || true
+  rss=$(tail -1 "$out"); rm -f "$out"
   t1=$(date +%s.%N)
   awk -v l="$label" -v a="$t0" -v b="$t1" -v n="$bytes" -v r="$rss" \
     'BEGIN { s = b - a; printf "%-28s %7.2f s %8.1f MB/s %7.1f MiB\n", l, s, n / 1e6 / s, r / 1024 }'
