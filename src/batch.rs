@@ -1,17 +1,22 @@
 //! Records to Arrow: [`LogBatchBuilder`] and [`RejectBatchBuilder`].
 //!
 //! One Arrow builder per column, created with capacity and reused across
-//! batches (`finish` resets them). Text is copied once, from the line into
-//! the builder's buffer; invalid UTF-8 is replaced only in the rare field
-//! that needs it.
+//! batches; a batch's buffers are taken back for a later batch once its
+//! consumer has dropped it (see [`Column`]). Text is copied once, from the
+//! line into the builder's buffer; invalid UTF-8 is replaced only in the
+//! rare field that needs it.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Int16Builder, Int32Builder,
-    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Int64Builder, PrimitiveArray, PrimitiveBuilder,
+    StringArray, StringBuilder,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{
+    ArrowPrimitiveType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+    TimestampMicrosecondType,
+};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
@@ -30,17 +35,17 @@ pub struct LogBatchBuilder {
     schema: SchemaRef,
     /// Which [`schema::logs`] columns are built.
     wanted: [bool; LOG_COLUMNS],
-    text: [StringBuilder; TEXT_COLUMNS],
-    request_time: TimestampMicrosecondBuilder,
-    http_status: Int16Builder,
-    bytes_sent: Int64Builder,
-    object_size: Int64Builder,
-    total_time_ms: Int32Builder,
-    turn_around_time_ms: Int32Builder,
+    text: [Column<StringBuilder>; TEXT_COLUMNS],
+    request_time: Column<PrimitiveBuilder<TimestampMicrosecondType>>,
+    http_status: Column<PrimitiveBuilder<Int16Type>>,
+    bytes_sent: Column<PrimitiveBuilder<Int64Type>>,
+    object_size: Column<PrimitiveBuilder<Int64Type>>,
+    total_time_ms: Column<PrimitiveBuilder<Int32Type>>,
+    turn_around_time_ms: Column<PrimitiveBuilder<Int32Type>>,
     acl_required: BooleanBuilder,
-    source_file: StringBuilder,
-    source_line: Int64Builder,
-    date: Date32Builder,
+    source_file: Column<StringBuilder>,
+    source_line: Column<PrimitiveBuilder<Int64Type>>,
+    date: Column<PrimitiveBuilder<Date32Type>>,
     rows: usize,
     /// [`BATCH_TEXT_BYTES`], lowered by tests.
     text_limit: usize,
@@ -121,24 +126,25 @@ impl LogBatchBuilder {
     fn build(capacity: usize, schema: SchemaRef, wanted: [bool; LOG_COLUMNS]) -> Self {
         let text = std::array::from_fn(|i| {
             let bytes = if wanted[TEXT_COLUMN[i]] { 16 } else { 0 };
-            StringBuilder::with_capacity(capacity, capacity * bytes)
+            Column::new(StringBuilder::with_capacity(capacity, capacity * bytes))
         });
         LogBatchBuilder {
             capacity,
             schema,
             wanted,
             text,
-            request_time: TimestampMicrosecondBuilder::with_capacity(capacity)
-                .with_timezone(schema::UTC),
-            http_status: Int16Builder::with_capacity(capacity),
-            bytes_sent: Int64Builder::with_capacity(capacity),
-            object_size: Int64Builder::with_capacity(capacity),
-            total_time_ms: Int32Builder::with_capacity(capacity),
-            turn_around_time_ms: Int32Builder::with_capacity(capacity),
+            request_time: Column::new(
+                PrimitiveBuilder::with_capacity(capacity).with_timezone(schema::UTC),
+            ),
+            http_status: Column::primitive(capacity),
+            bytes_sent: Column::primitive(capacity),
+            object_size: Column::primitive(capacity),
+            total_time_ms: Column::primitive(capacity),
+            turn_around_time_ms: Column::primitive(capacity),
             acl_required: BooleanBuilder::with_capacity(capacity),
-            source_file: StringBuilder::with_capacity(capacity, capacity * 32),
-            source_line: Int64Builder::with_capacity(capacity),
-            date: Date32Builder::with_capacity(capacity),
+            source_file: Column::new(StringBuilder::with_capacity(capacity, capacity * 32)),
+            source_line: Column::primitive(capacity),
+            date: Column::primitive(capacity),
             rows: 0,
             text_limit: BATCH_TEXT_BYTES,
         }
@@ -168,15 +174,16 @@ impl LogBatchBuilder {
                 .text
                 .iter()
                 .chain([&self.source_file])
-                .any(|b| b.values_slice().len() >= self.text_limit)
+                .any(|c| c.builder.values_slice().len() >= self.text_limit)
     }
 
     /// Appends one record and where it came from.
     pub fn append(&mut self, rec: &LogRecord<'_>, source_file: &str, source_line: i64) {
         let w = &self.wanted;
         let t = &mut self.text;
-        let put = |b: &mut StringBuilder, i: usize, v: Option<&[u8]>| {
+        let put = |c: &mut Column<StringBuilder>, i: usize, v: Option<&[u8]>| {
             if w[TEXT_COLUMN[i]] {
+                let b = &mut c.builder;
                 match v {
                     Some(v) => b.append_value(rec.text(v)),
                     None => b.append_null(),
@@ -184,8 +191,9 @@ impl LogBatchBuilder {
             }
         };
         // Requester and host id may be several tokens, joined by one space.
-        let put_joined = |b: &mut StringBuilder, i: usize, v: Option<&[u8]>| {
+        let put_joined = |c: &mut Column<StringBuilder>, i: usize, v: Option<&[u8]>| {
             if w[TEXT_COLUMN[i]] {
+                let b = &mut c.builder;
                 match v {
                     Some(v) if find_space(v) == v.len() => b.append_value(rec.text(v)),
                     Some(v) => b.append_value(joined_tokens(v)),
@@ -242,35 +250,37 @@ impl LogBatchBuilder {
         put(source_region, SOURCE_REGION, rec.source_region);
         put(extra_fields, EXTRA_FIELDS, rec.extra_fields);
         if w[2] {
-            self.request_time.append_value(rec.request_time);
+            self.request_time.builder.append_value(rec.request_time);
         }
         if w[9] {
-            self.http_status.append_option(rec.http_status);
+            self.http_status.builder.append_option(rec.http_status);
         }
         if w[11] {
-            self.bytes_sent.append_option(rec.bytes_sent);
+            self.bytes_sent.builder.append_option(rec.bytes_sent);
         }
         if w[12] {
-            self.object_size.append_option(rec.object_size);
+            self.object_size.builder.append_option(rec.object_size);
         }
         if w[13] {
-            self.total_time_ms.append_option(rec.total_time_ms);
+            self.total_time_ms.builder.append_option(rec.total_time_ms);
         }
         if w[14] {
             self.turn_around_time_ms
+                .builder
                 .append_option(rec.turn_around_time_ms);
         }
         if w[25] {
             self.acl_required.append_option(rec.acl_required);
         }
         if w[28] {
-            self.source_file.append_value(source_file);
+            self.source_file.builder.append_value(source_file);
         }
         if w[29] {
-            self.source_line.append_value(source_line);
+            self.source_line.builder.append_value(source_line);
         }
         if w[DATE] {
             self.date
+                .builder
                 .append_value(rec.request_time.div_euclid(MICROS_PER_DAY) as i32);
         }
         self.rows += 1;
@@ -283,27 +293,22 @@ impl LogBatchBuilder {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for c in (0..LOG_COLUMNS).filter(|&c| self.wanted[c]) {
             let column: ArrayRef = match c {
-                2 => Arc::new(self.request_time.finish()),
-                9 => Arc::new(self.http_status.finish()),
-                11 => Arc::new(self.bytes_sent.finish()),
-                12 => Arc::new(self.object_size.finish()),
-                13 => Arc::new(self.total_time_ms.finish()),
-                14 => Arc::new(self.turn_around_time_ms.finish()),
+                2 => self.request_time.finish(capacity),
+                9 => self.http_status.finish(capacity),
+                11 => self.bytes_sent.finish(capacity),
+                12 => self.object_size.finish(capacity),
+                13 => self.total_time_ms.finish(capacity),
+                14 => self.turn_around_time_ms.finish(capacity),
                 25 => Arc::new(self.acl_required.finish()),
-                28 => Arc::new(self.source_file.finish()),
-                29 => Arc::new(self.source_line.finish()),
-                DATE => Arc::new(self.date.finish()),
+                28 => self.source_file.finish(capacity),
+                29 => self.source_line.finish(capacity),
+                DATE => self.date.finish(capacity),
                 _ => {
                     let i = TEXT_COLUMN
                         .iter()
                         .position(|&t| t == c)
                         .unwrap_or_else(|| unreachable!("column {c} is a text column"));
-                    // `finish` leaves an empty value buffer that would grow
-                    // by doubling again for every batch: start the next one
-                    // at this batch's size.
-                    let bytes = self.text[i].values_slice().len();
-                    let next = StringBuilder::with_capacity(capacity, bytes + bytes / 8);
-                    Arc::new(std::mem::replace(&mut self.text[i], next).finish())
+                    self.text[i].finish(capacity)
                 }
             };
             columns.push(column);
@@ -314,6 +319,136 @@ impl LogBatchBuilder {
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
             .unwrap_or_else(|e| unreachable!("log batch does not match its schema: {e}"))
+    }
+}
+
+/// One column's Arrow builder, and the arrays it finished last.
+///
+/// Each batch of 8,192 lines fills about 4 MB of buffers. Freeing them when
+/// the batch is dropped and allocating them again for the next one costs
+/// more than it seems: glibc hands blocks that size back to the kernel, and
+/// every page is faulted in and zeroed anew. So a column keeps a reference
+/// to the last few arrays it finished, and when it finishes the next one it
+/// takes back the buffers of one whose reference is the last: its consumer
+/// has dropped the batch, as a streaming scan does. A consumer that keeps
+/// its batches (ingest sorts them) keeps them whole: nothing is reused while
+/// anyone else holds it, and Arrow checks that, not us.
+struct Column<B: Reuse> {
+    builder: B,
+    /// Up to [`KEPT_ARRAYS`] arrays, oldest first.
+    finished: Vec<Arc<B::Array>>,
+}
+
+/// How many finished arrays a [`Column`] keeps an eye on: enough for a scan
+/// with a few batches in flight between it and the query (two in a channel,
+/// one being read) to get one back.
+const KEPT_ARRAYS: usize = 4;
+
+impl<B: Reuse> Column<B> {
+    fn new(builder: B) -> Self {
+        Column {
+            builder,
+            finished: Vec::with_capacity(KEPT_ARRAYS),
+        }
+    }
+
+    /// The rows appended so far as an array; the builder starts the next
+    /// batch, for up to `rows` rows, over reused or new buffers.
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        let array = Arc::new(self.builder.finish_array());
+        // Arrays no one else holds: the first that can lends its buffers,
+        // the others are freed rather than kept idle.
+        let (free, held) = std::mem::take(&mut self.finished)
+            .into_iter()
+            .partition::<Vec<_>, _>(|a| Arc::strong_count(a) == 1);
+        self.builder = free
+            .into_iter()
+            .filter_map(Arc::into_inner)
+            .find_map(B::reuse)
+            .unwrap_or_else(|| B::sized_like(rows, &array));
+        self.finished = held;
+        if self.finished.len() == KEPT_ARRAYS {
+            self.finished.remove(0);
+        }
+        self.finished.push(Arc::clone(&array));
+        array
+    }
+}
+
+impl<T: ArrowPrimitiveType> Column<PrimitiveBuilder<T>> {
+    fn primitive(rows: usize) -> Self {
+        Column::new(PrimitiveBuilder::with_capacity(rows))
+    }
+}
+
+/// An Arrow builder that can start a batch over the buffers of an array it
+/// built.
+trait Reuse: Sized {
+    type Array: Array + 'static;
+
+    /// The rows appended so far as an array; the builder is left empty.
+    fn finish_array(&mut self) -> Self::Array;
+
+    /// An empty builder for `rows` rows, with room for as much data as
+    /// `like` holds.
+    fn sized_like(rows: usize, like: &Self::Array) -> Self;
+
+    /// An empty builder over `array`'s buffers, or `None` if they are
+    /// shared, or too large to keep.
+    fn reuse(array: Self::Array) -> Option<Self>;
+}
+
+/// The largest text buffer [`Reuse::reuse`] keeps: one that a batch of very
+/// long lines grew past this is freed rather than held for the next batch.
+const REUSED_TEXT_BYTES: usize = 64 << 20;
+
+impl Reuse for StringBuilder {
+    type Array = StringArray;
+
+    fn finish_array(&mut self) -> StringArray {
+        self.finish()
+    }
+
+    fn sized_like(rows: usize, like: &StringArray) -> Self {
+        // Room for an eighth more text than the last batch held, so that
+        // the buffer rarely has to grow.
+        let bytes = like.value_data().len();
+        StringBuilder::with_capacity(rows, bytes + bytes / 8)
+    }
+
+    fn reuse(array: StringArray) -> Option<Self> {
+        let (offsets, values, _) = array.into_parts();
+        let mut offsets = offsets.into_inner().into_inner().into_mutable().ok()?;
+        let mut values = values.into_mutable().ok()?;
+        if values.capacity() > REUSED_TEXT_BYTES {
+            return None;
+        }
+        offsets.clear();
+        offsets.push(0_i32);
+        values.clear();
+        // An empty array over the emptied buffers, turned into a builder
+        // that appends to them: Arrow's one safe way to build over buffers.
+        let empty = StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), None);
+        empty.ok()?.into_builder().ok()
+    }
+}
+
+impl<T: ArrowPrimitiveType> Reuse for PrimitiveBuilder<T> {
+    type Array = PrimitiveArray<T>;
+
+    fn finish_array(&mut self) -> PrimitiveArray<T> {
+        self.finish()
+    }
+
+    fn sized_like(rows: usize, like: &PrimitiveArray<T>) -> Self {
+        PrimitiveBuilder::with_capacity(rows).with_data_type(like.data_type().clone())
+    }
+
+    fn reuse(array: PrimitiveArray<T>) -> Option<Self> {
+        let (data_type, values, _) = array.into_parts();
+        let mut values = values.into_inner().into_mutable().ok()?;
+        values.clear();
+        Some(PrimitiveBuilder::new_from_buffer(values, None).with_data_type(data_type))
     }
 }
 
@@ -401,7 +536,7 @@ impl RejectBatchBuilder {
 mod tests {
     use super::*;
     use crate::parse::parse_line;
-    use arrow::array::{Array, AsArray};
+    use arrow::array::AsArray;
 
     #[test]
     fn builds_typed_columns_and_reuses_builders() {
@@ -447,6 +582,71 @@ mod tests {
         assert!(b.is_full(), "3,000 bytes of user agent, 3 rows");
         assert_eq!(b.finish().num_rows(), 3);
         assert!(!b.is_full());
+    }
+
+    /// Where each column's data buffer starts: the last buffer of each
+    /// array, the values of a string column.
+    fn data_pointers(batch: &RecordBatch) -> Vec<usize> {
+        let last_buffer = |c: &ArrayRef| c.to_data().buffers().last().map(|b| b.as_ptr() as usize);
+        batch.columns().iter().filter_map(last_buffer).collect()
+    }
+
+    #[test]
+    fn a_dropped_batch_lends_its_buffers_to_a_later_one() {
+        let line = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
+        let rec = parse_line(line).expect("valid");
+        let mut b = LogBatchBuilder::with_capacity(4);
+        let batch = |b: &mut LogBatchBuilder, file: &str| {
+            for n in 1..=3 {
+                b.append(&rec, file, n);
+            }
+            b.finish()
+        };
+        // Three batches in flight, then the oldest is dropped.
+        let first = batch(&mut b, "1.log");
+        let first_pointers = data_pointers(&first);
+        let held = [batch(&mut b, "2.log"), batch(&mut b, "3.log")];
+        drop(first);
+        let fourth = batch(&mut b, "4.log");
+        let fifth = batch(&mut b, "5.log");
+        // The fifth is built over the first's buffers: every column but
+        // acl_required (a bitmap).
+        let reused = first_pointers
+            .iter()
+            .zip(data_pointers(&fifth))
+            .filter(|(a, b)| *a == b)
+            .count();
+        assert_eq!(reused, first_pointers.len() - 1);
+        // Nothing that is still held was touched.
+        let file = |b: &RecordBatch| b.column(28).as_string::<i32>().value(2).to_owned();
+        let files: Vec<_> = held.iter().chain([&fourth, &fifth]).map(file).collect();
+        assert_eq!(files, ["2.log", "3.log", "4.log", "5.log"]);
+        assert_eq!(
+            fifth.column(29).as_primitive::<Int64Type>().values(),
+            &[1, 2, 3]
+        );
+        assert_eq!(fifth.column(4).as_string::<i32>().value(0), "a b");
+        assert!(fifth.column(12).is_null(0));
+        let time = fifth.column(2).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(time.timezone(), Some(schema::UTC));
+        assert_eq!(fifth.schema(), schema::records());
+    }
+
+    #[test]
+    fn a_batch_whose_buffers_are_shared_is_never_written_over() {
+        let line = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
+        let rec = parse_line(line).expect("valid");
+        let mut b = LogBatchBuilder::with_capacity(4);
+        b.append(&rec, "a.log", 1);
+        // A slice shares the buffers of the batch it was cut from.
+        let slice = b.finish().slice(0, 1);
+        b.append(&rec, "b.log", 2);
+        drop(b.finish());
+        b.append(&rec, "c.log", 3);
+        let third = b.finish();
+        assert_eq!(slice.column(28).as_string::<i32>().value(0), "a.log");
+        assert_eq!(slice.column(29).as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(third.column(28).as_string::<i32>().value(0), "c.log");
     }
 
     #[test]
