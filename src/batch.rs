@@ -2,7 +2,7 @@
 //!
 //! One Arrow builder per column, created with capacity and reused across
 //! batches; a batch's buffers are taken back for a later batch once its
-//! consumer has dropped it (see [`Column`]). Text is copied once, from the
+//! consumer has dropped it (see `Column`). Text is copied once, from the
 //! line into the builder's buffer; invalid UTF-8 is replaced only in the
 //! rare field that needs it.
 
