@@ -306,3 +306,40 @@ fn conformance_lines_end_to_end() {
         assert_eq!(row["date"], Value::String(date), "{key:?} partition");
     }
 }
+
+#[test]
+fn lags_by_file_time_are_reported_apart_from_lags_by_name() {
+    // A PartitionedPrefix object with EventTime: its name holds the event
+    // day and 00-00-00, no delivery time, so its file's time is used.
+    let rel = "partitioned-prefix/111122223333/eu-west-1/analytics-raw/2024/03/01/\
+               2024-03-01-00-00-00-47A1B5A41EAFE6AB";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("logs").join(rel);
+    std::fs::create_dir_all(copy.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(sample_logs().join(rel), &copy).expect("copy");
+    // Delivered at 2024-03-02T00:10:00Z, as `aws s3 sync` would have kept it.
+    let delivered = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_709_338_200);
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .and_then(|f| f.set_modified(delivered))
+        .expect("set the file time");
+
+    let (out, summary) = ingest(
+        &[&dir.path().join("logs")],
+        &dir.path().join("lake"),
+        &["--max-reject-ratio", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(summary["delivery_lag_max_secs"], Value::Null);
+    assert_eq!(summary["file_time_lag_objects"], 1);
+    let max = summary["file_time_lag_max_secs"].as_i64().expect("a lag");
+    // Records of 2024-03-01, delivered ten minutes after the day ended.
+    assert!((600..=86_400 + 600).contains(&max), "{max}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("delivery lag by file time, 1 object with"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("delivery lag: max"), "{stderr}");
+}

@@ -39,7 +39,9 @@ use crate::lake::manifest::Manifest;
 use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
 use crate::parse::parse_line;
 use crate::schema;
-use crate::source::{Chunk, ChunkReader, Object, Prefetch, S3Url, Selection, delivery_time, find};
+use crate::source::{
+    Chunk, ChunkReader, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
+};
 
 pub use summary::{DaySummary, LagHistogram, Summary};
 
@@ -436,24 +438,31 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     let mut tallies = vec![ObjectTally::default(); todo.len()];
     let mut days: BTreeMap<i32, u64> = BTreeMap::new();
     let mut lag = LagHistogram::default();
+    let mut file_time_lag = LagHistogram::default();
+    let mut timed_by_file = BTreeSet::new();
     let mut rejects: Vec<Reject> = Vec::new();
     let mut flushed: Vec<Flushed> = Vec::new();
 
     if !todo.is_empty() {
         let total_bytes: u64 = todo.iter().map(|(o, _)| o.size).sum();
         let bar = progress_bar(opts.progress, total_bytes);
-        let delivered: Vec<Option<i64>> = todo
+        // When each object was delivered: the time in its name, else S3's
+        // LastModified (when S3 wrote it), else the local file's
+        // modification time, which is right only if the copy kept S3's (as
+        // `aws s3 sync` does, and git or a plain `cp` do not): lags by file
+        // time are reported apart.
+        let modified = |o: &Object| {
+            o.modified
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_micros() as i64)
+        };
+        let (delivered, by_file_time): (Vec<Option<i64>>, Vec<bool>) = todo
             .iter()
-            .map(|(o, name)| {
-                delivery_time(name).or_else(|| {
-                    o.modified.and_then(|m| {
-                        m.duration_since(UNIX_EPOCH)
-                            .ok()
-                            .map(|d| d.as_micros() as i64)
-                    })
-                })
+            .map(|(o, name)| match delivery_time(name) {
+                Some(t) => (Some(t), false),
+                None => (modified(o), matches!(o.location, Location::File(_))),
             })
-            .collect();
+            .unzip();
         let names: Vec<String> = todo.iter().map(|(_, n)| n.clone()).collect();
         let objects: Vec<Object> = todo.iter().map(|(o, _)| o.clone()).collect();
         let workers = rayon::current_num_threads().max(1);
@@ -550,7 +559,12 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                         t.rejects += p.rejects.len() as i64;
                         t.first = min_opt(t.first, p.first);
                         t.last = t.last.max(p.last);
-                        lag.merge(&p.lag);
+                        if by_file_time[p.object] {
+                            file_time_lag.merge(&p.lag);
+                            timed_by_file.insert(p.object);
+                        } else {
+                            lag.merge(&p.lag);
+                        }
                         rejects.extend(p.rejects);
                         for (day, batch) in p.days {
                             *days.entry(day).or_default() += batch.num_rows() as u64;
@@ -754,6 +768,9 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         .sum();
     summary.delivery_lag_max_secs = lag.max();
     summary.delivery_lag_p50_secs = lag.p50();
+    summary.file_time_lag_objects = timed_by_file.len() as u64;
+    summary.file_time_lag_max_secs = file_time_lag.max();
+    summary.file_time_lag_p50_secs = file_time_lag.p50();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
     Ok(Outcome { summary })

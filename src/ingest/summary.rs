@@ -97,11 +97,20 @@ pub struct Summary {
     pub days: Vec<DaySummary>,
     /// Records that landed in days that already held data before this run.
     pub late_records: u64,
-    /// Largest delivery lag in seconds (delivery time from the object name,
-    /// else the file's modification time).
+    /// Largest delivery lag in seconds: from the delivery time in the object
+    /// name, else S3's LastModified.
     pub delivery_lag_max_secs: Option<i64>,
     /// Median delivery lag in seconds, an estimate (log-spaced buckets).
     pub delivery_lag_p50_secs: Option<i64>,
+    /// Local objects whose names carry no delivery time (PartitionedPrefix
+    /// with `EventTime`), timed by their file's modification time instead:
+    /// right only if the copy kept S3's time (`aws s3 sync` does, git and a
+    /// plain `cp` do not), so their lags are kept apart.
+    pub file_time_lag_objects: u64,
+    /// Largest delivery lag by file time, in seconds.
+    pub file_time_lag_max_secs: Option<i64>,
+    /// Median delivery lag by file time, in seconds, an estimate.
+    pub file_time_lag_p50_secs: Option<i64>,
     /// Bytes read (decompressed).
     pub bytes: u64,
     /// Wall-clock seconds.
@@ -202,7 +211,23 @@ impl Summary {
             {
                 let _ = writeln!(
                     s,
-                    "  delivery lag: max {}, median about {} (from object names, else file times)",
+                    "  delivery lag: max {}, median about {} (from object names and S3 times)",
+                    duration(max),
+                    duration(p50)
+                );
+            }
+            if let (Some(max), Some(p50)) =
+                (self.file_time_lag_max_secs, self.file_time_lag_p50_secs)
+            {
+                let objects = match self.file_time_lag_objects {
+                    1 => "1 object".to_string(),
+                    n => format!("{n} objects"),
+                };
+                let _ = writeln!(
+                    s,
+                    "  delivery lag by file time, {objects} with no delivery time in the name: \
+                     max {}, median about {} (right only if the files kept S3's times, as \
+                     `aws s3 sync` keeps them)",
                     duration(max),
                     duration(p50)
                 );
