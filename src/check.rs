@@ -199,6 +199,7 @@ mod tests {
             first_line: 1,
             first_offset: 0,
             overlong: None,
+            line_count: 3,
         };
         let (stats, samples) = check_chunk(&chunk, &Arc::from("f"), true);
         assert_eq!(stats.lines, 3);

@@ -343,3 +343,68 @@ fn lags_by_file_time_are_reported_apart_from_lags_by_name() {
     );
     assert!(!stderr.contains("delivery lag: max"), "{stderr}");
 }
+
+#[test]
+fn many_small_objects_make_one_file_a_day() {
+    // S3 delivers many small objects. Each used to be counted against the
+    // memory budget as a full 8,192-row batch (4 MB), so a day was written
+    // out every few objects, in many small files.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let generated = cargo_bin_cmd!("s3logs")
+        .args([
+            "gen",
+            "--mb",
+            "2",
+            "--object-kb",
+            "8",
+            "--days",
+            "1",
+            "--late",
+            "0",
+        ])
+        .arg("--out")
+        .arg(&logs)
+        .output()
+        .expect("run s3logs gen");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let objects = std::fs::read_dir(&logs).expect("logs").count();
+    assert!(objects > 200, "{objects} objects");
+
+    let lake = dir.path().join("lake");
+    let (out, summary) = ingest(
+        &[&logs],
+        &lake,
+        &["--memory-mb", "16", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary["days"].as_array().map(Vec::len), Some(1));
+    let files: Vec<_> = walkdir(&lake.join("logs"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "Parquet files of the one day");
+}
+
+/// Every file below `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
