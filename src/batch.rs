@@ -538,10 +538,12 @@ mod tests {
     use crate::parse::parse_line;
     use arrow::array::AsArray;
 
+    /// A record whose requester has a double space in it.
+    const LINE: &[u8] = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
+
     #[test]
     fn builds_typed_columns_and_reuses_builders() {
-        let line = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
-        let rec = parse_line(line).expect("valid");
+        let rec = parse_line(LINE).expect("valid");
         let mut b = LogBatchBuilder::with_capacity(2);
         b.append(&rec, "f.log", 1);
         b.append(&rec, "f.log", 2);
@@ -593,8 +595,7 @@ mod tests {
 
     #[test]
     fn a_dropped_batch_lends_its_buffers_to_a_later_one() {
-        let line = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
-        let rec = parse_line(line).expect("valid");
+        let rec = parse_line(LINE).expect("valid");
         let mut b = LogBatchBuilder::with_capacity(4);
         let batch = |b: &mut LogBatchBuilder, file: &str| {
             for n in 1..=3 {
@@ -634,8 +635,7 @@ mod tests {
 
     #[test]
     fn a_batch_whose_buffers_are_shared_is_never_written_over() {
-        let line = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a  b ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
-        let rec = parse_line(line).expect("valid");
+        let rec = parse_line(LINE).expect("valid");
         let mut b = LogBatchBuilder::with_capacity(4);
         b.append(&rec, "a.log", 1);
         // A slice shares the buffers of the batch it was cut from.

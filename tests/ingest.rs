@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use s3logs::lake::{Lake, Table};
 
-use crate::util::sample_logs;
+use crate::util::{parquet_files, sample_logs};
 
 pub fn ingest(sources: &[&Path], lake: &Path, extra: &[&str]) -> (Output, Value) {
     let out = cargo_bin_cmd!("s3logs")
@@ -388,23 +388,9 @@ fn many_small_objects_make_one_file_a_day() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(summary["days"].as_array().map(Vec::len), Some(1));
-    let files: Vec<_> = walkdir(&lake.join("logs"))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    assert_eq!(files.len(), 1, "Parquet files of the one day");
-}
-
-/// Every file below `dir`.
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walkdir(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+    assert_eq!(
+        parquet_files(&lake.join("logs")),
+        1,
+        "Parquet files of the one day"
+    );
 }

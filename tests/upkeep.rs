@@ -6,20 +6,7 @@ use serde_json::Value;
 use s3logs::lake::{Lake, Table};
 
 use crate::ingest::ingest;
-use crate::util::sample_logs;
-
-fn parquet_files(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).expect("dir").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            n += parquet_files(&p);
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            n += 1;
-        }
-    }
-    n
-}
+use crate::util::{parquet_files, sample_logs};
 
 #[test]
 fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {

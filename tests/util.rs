@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType};
@@ -62,4 +62,18 @@ pub fn row_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
         out.insert(field.name().clone(), v);
     }
     out
+}
+
+/// Parquet files below `dir`, at any depth.
+pub fn parquet_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += parquet_files(&p);
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            n += 1;
+        }
+    }
+    n
 }
