@@ -151,9 +151,10 @@ impl<R: Read> ChunkReader<R> {
     /// Reads until `buf` holds `target` bytes or the stream ends.
     ///
     /// `read_to_end` reads into the spare capacity without zeroing it first
-    /// (or, for a reader that needs it zeroed, zeroes each byte once):
-    /// zeroing the whole gap before every `read` cost a small object 8 MiB
-    /// of memset, and a decompressor that returns 32 KiB a call, hundreds.
+    /// (or, for a reader that needs it zeroed, zeroes each byte once).
+    /// Zeroing the whole gap before every `read` cost a small object 8 MiB
+    /// of memset, and again on every call to a reader that returns less
+    /// than it is asked for, as decompressors do.
     fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> io::Result<()> {
         let want = target.saturating_sub(buf.len());
         buf.reserve(want);
