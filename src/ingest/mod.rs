@@ -106,9 +106,18 @@ struct Parsed {
 
 /// A message from the reader thread.
 enum Read {
-    Chunk(usize, Chunk),
+    /// Chunks, each with the index of its object: one chunk, or the chunks
+    /// of several small objects (see [`BUNDLE_BYTES`]).
+    Chunks(Vec<(usize, Chunk)>),
     Failed(usize, String),
 }
+
+/// Chunks travel to the workers in bundles of up to this many bytes, so
+/// that a worker takes many small objects (S3 delivers objects of a few
+/// kilobytes) at one hand-over rather than one, and parsing is not spent
+/// waiting on hand-overs. A chunk of [`crate::source::CHUNK_SIZE`] goes
+/// alone.
+const BUNDLE_BYTES: usize = 1 << 20;
 
 fn day_of(micros: i64) -> i32 {
     micros.div_euclid(MICROS_PER_DAY) as i32
@@ -538,17 +547,20 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                             Err(_) => break,
                         }
                     }
-                    let parsed: Vec<Result<Parsed, (usize, String)>> = wave
+                    let parsed: Vec<Vec<Result<Parsed, (usize, String)>>> = wave
                         .par_iter()
                         .map(|item| match item {
-                            Read::Chunk(i, chunk) => {
-                                parse_chunk(*i, &names[*i], chunk, delivered[*i])
-                                    .map_err(|e| (*i, format!("{e:#}")))
-                            }
-                            Read::Failed(i, why) => Err((*i, why.clone())),
+                            Read::Chunks(chunks) => chunks
+                                .iter()
+                                .map(|(i, chunk)| {
+                                    parse_chunk(*i, &names[*i], chunk, delivered[*i])
+                                        .map_err(|e| (*i, format!("{e:#}")))
+                                })
+                                .collect(),
+                            Read::Failed(i, why) => vec![Err((*i, why.clone()))],
                         })
                         .collect();
-                    for p in parsed {
+                    for p in parsed.into_iter().flatten() {
                         let p = match p {
                             Ok(p) => p,
                             Err((i, why)) => {
@@ -887,25 +899,68 @@ fn remove_rows_of(
 
 /// The reader thread: every object in order, cut into chunks.
 fn read_objects(objects: Vec<Object>, tx: SyncSender<Read>) {
+    let mut bundle = Bundle {
+        tx: &tx,
+        chunks: Vec::new(),
+        bytes: 0,
+    };
     for (i, (_, reader)) in Prefetch::new(objects).enumerate() {
         let reader = match reader {
             Ok(r) => r,
             Err(e) => {
-                if tx.send(Read::Failed(i, e.to_string())).is_err() {
+                if !bundle.send(Read::Failed(i, e.to_string())) {
                     return;
                 }
                 continue;
             }
         };
         for chunk in ChunkReader::new(reader) {
-            let msg = match chunk {
-                Ok(c) => Read::Chunk(i, c),
-                Err(e) => Read::Failed(i, format!("reading failed: {e}")),
+            let sent = match chunk {
+                Ok(c) => bundle.push(i, c),
+                Err(e) => bundle.send(Read::Failed(i, format!("reading failed: {e}"))),
             };
-            if tx.send(msg).is_err() {
+            if !sent {
                 return;
             }
         }
+    }
+    bundle.flush();
+}
+
+/// Chunks on their way to the workers (see [`BUNDLE_BYTES`]). Each method
+/// says whether the workers still listen.
+struct Bundle<'a> {
+    tx: &'a SyncSender<Read>,
+    chunks: Vec<(usize, Chunk)>,
+    bytes: usize,
+}
+
+impl Bundle<'_> {
+    /// Adds a chunk of object `object`. The bundle is sent on before it
+    /// would grow past [`BUNDLE_BYTES`], and once it reaches them.
+    fn push(&mut self, object: usize, chunk: Chunk) -> bool {
+        if self.bytes + chunk.data.len() > BUNDLE_BYTES && !self.flush() {
+            return false;
+        }
+        self.bytes += chunk.data.len();
+        self.chunks.push((object, chunk));
+        self.bytes < BUNDLE_BYTES || self.flush()
+    }
+
+    /// Sends `msg` after the chunks gathered so far.
+    fn send(&mut self, msg: Read) -> bool {
+        self.flush() && self.tx.send(msg).is_ok()
+    }
+
+    /// Sends the chunks gathered so far.
+    fn flush(&mut self) -> bool {
+        if self.chunks.is_empty() {
+            return true;
+        }
+        self.bytes = 0;
+        self.tx
+            .send(Read::Chunks(std::mem::take(&mut self.chunks)))
+            .is_ok()
     }
 }
 
@@ -951,4 +1006,63 @@ fn progress_bar(enabled: bool, total: u64) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(bytes: usize) -> Chunk {
+        Chunk {
+            data: vec![b'\n'; bytes],
+            line_count: bytes as u64,
+            ..Chunk::default()
+        }
+    }
+
+    /// What the workers receive: per message, the objects and sizes of its
+    /// chunks, or the failed object as a negative number.
+    fn received(rx: &Receiver<Read>) -> Vec<Vec<(i64, usize)>> {
+        rx.try_iter()
+            .map(|m| match m {
+                Read::Chunks(c) => c.iter().map(|(i, c)| (*i as i64, c.data.len())).collect(),
+                Read::Failed(i, _) => vec![(-(i as i64), 0)],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_chunks_travel_together_in_order_and_large_ones_alone() {
+        let (tx, rx) = sync_channel(16);
+        let mut bundle = Bundle {
+            tx: &tx,
+            chunks: Vec::new(),
+            bytes: 0,
+        };
+        let small = BUNDLE_BYTES / 4;
+        assert!(bundle.push(1, chunk(small)));
+        assert!(bundle.push(2, chunk(small)));
+        // A failure goes after the chunks read before it.
+        assert!(bundle.send(Read::Failed(3, "gone".into())));
+        assert!(bundle.push(4, chunk(small)));
+        assert!(bundle.push(5, chunk(BUNDLE_BYTES)));
+        for i in 6..=10 {
+            assert!(bundle.push(i, chunk(small)));
+        }
+        assert!(bundle.flush());
+        let q = small;
+        assert_eq!(
+            received(&rx),
+            [
+                vec![(1, q), (2, q)],
+                vec![(-3, 0)],
+                vec![(4, q)],
+                vec![(5, BUNDLE_BYTES)],
+                vec![(6, q), (7, q), (8, q), (9, q)],
+                vec![(10, q)],
+            ]
+        );
+        drop(rx);
+        assert!(!bundle.push(11, chunk(BUNDLE_BYTES)), "no one listens");
+    }
 }
