@@ -348,7 +348,7 @@ impl<B: Reuse> Column<B> {
     fn new(builder: B) -> Self {
         Column {
             builder,
-            finished: Vec::with_capacity(KEPT_ARRAYS),
+            finished: Vec::new(),
         }
     }
 
@@ -358,15 +358,12 @@ impl<B: Reuse> Column<B> {
         let array = Arc::new(self.builder.finish_array());
         // Arrays no one else holds: the first that can lends its buffers,
         // the others are freed rather than kept idle.
-        let (free, held) = std::mem::take(&mut self.finished)
-            .into_iter()
-            .partition::<Vec<_>, _>(|a| Arc::strong_count(a) == 1);
-        self.builder = free
-            .into_iter()
+        self.builder = self
+            .finished
+            .extract_if(.., |a| Arc::strong_count(a) == 1)
             .filter_map(Arc::into_inner)
-            .find_map(B::reuse)
+            .fold(None, |reused, free| reused.or_else(|| B::reuse(free)))
             .unwrap_or_else(|| B::sized_like(rows, &array));
-        self.finished = held;
         if self.finished.len() == KEPT_ARRAYS {
             self.finished.remove(0);
         }
