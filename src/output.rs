@@ -1,5 +1,5 @@
 //! Writing query results: a table, CSV, JSON, NDJSON or Parquet, to any
-//! `io::Write`. Everything but the table streams batch by batch.
+//! `io::Write`. Every format streams batch by batch.
 
 use std::io::Write;
 
@@ -11,7 +11,9 @@ use futures::StreamExt;
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// An aligned text table (collects the results first).
+    /// An aligned text table, for reading: column widths come from the
+    /// first [`TABLE_WIDTH_ROWS`] rows, so memory stays flat whatever the
+    /// result's size; control characters in values are shown escaped.
     Table,
     /// CSV with a header.
     Csv,
@@ -33,20 +35,13 @@ pub async fn write<W: Write + Send>(
     let mut rows = 0u64;
     match format {
         OutputFormat::Table => {
-            let mut out = out;
-            let mut batches: Vec<RecordBatch> = Vec::new();
+            let mut table = TableWriter::new(out, &schema);
             while let Some(b) = stream.next().await {
                 let b = b?;
                 rows += b.num_rows() as u64;
-                batches.push(b);
+                table.write(&b)?;
             }
-            let table = if batches.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema)])?
-            } else {
-                arrow::util::pretty::pretty_format_batches(&batches)?
-            };
-            writeln!(out, "{table}").context("writing the results")?;
-            out.flush()?;
+            table.finish()?;
         }
         OutputFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new()
@@ -97,4 +92,201 @@ pub async fn write<W: Write + Send>(
         }
     }
     Ok(rows)
+}
+
+/// Rows a table holds back to size its columns; later rows are padded to
+/// those widths (a wider value widens its own row only).
+pub const TABLE_WIDTH_ROWS: usize = 1000;
+
+/// An aligned text table written as rows arrive: `+---+` borders and `|`
+/// separators, as arrow's pretty printer draws them, but without holding
+/// the whole result (10 M rows took 11 GB that way).
+struct TableWriter<W: Write> {
+    out: W,
+    header: Vec<String>,
+    /// Rows held back until the widths are known; `None` once they are.
+    pending: Option<Vec<Vec<String>>>,
+    widths: Vec<usize>,
+}
+
+impl<W: Write> TableWriter<W> {
+    fn new(out: W, schema: &arrow::datatypes::Schema) -> Self {
+        let header: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| printable(f.name()))
+            .collect();
+        let widths = header.iter().map(|h| h.chars().count()).collect();
+        TableWriter {
+            out,
+            header,
+            pending: Some(Vec::new()),
+            widths,
+        }
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let options = arrow::util::display::FormatOptions::default();
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| printable(&f.value(row).to_string()))
+                .collect();
+            match &mut self.pending {
+                Some(rows) => {
+                    for (w, c) in self.widths.iter_mut().zip(&cells) {
+                        *w = (*w).max(c.chars().count());
+                    }
+                    rows.push(cells);
+                    if rows.len() >= TABLE_WIDTH_ROWS {
+                        self.start()?;
+                    }
+                }
+                None => self.row(&cells)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The widths are known: the header, then the rows held back.
+    fn start(&mut self) -> Result<()> {
+        let Some(rows) = self.pending.take() else {
+            return Ok(());
+        };
+        self.border()?;
+        let header = std::mem::take(&mut self.header);
+        self.row(&header)?;
+        self.border()?;
+        for r in &rows {
+            self.row(r)?;
+        }
+        Ok(())
+    }
+
+    fn border(&mut self) -> Result<()> {
+        let mut line = String::from("+");
+        for w in &self.widths {
+            line.push_str(&"-".repeat(w + 2));
+            line.push('+');
+        }
+        writeln!(self.out, "{line}").context("writing the results")
+    }
+
+    fn row(&mut self, cells: &[String]) -> Result<()> {
+        let mut line = String::from("|");
+        for (c, w) in cells.iter().zip(&self.widths) {
+            let pad = w.saturating_sub(c.chars().count());
+            line.push(' ');
+            line.push_str(c);
+            line.extend(std::iter::repeat_n(' ', pad + 1));
+            line.push('|');
+        }
+        writeln!(self.out, "{line}").context("writing the results")
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.start()?;
+        self.border()?;
+        self.out.flush().context("writing the results")
+    }
+}
+
+/// Text from a log made safe to show on a terminal: control characters
+/// (newlines, escape sequences, C1 controls) as Rust escapes (`\u{1b}`),
+/// everything else as it is. Log values are written by strangers, and an
+/// escape sequence in a user agent must not reach the terminal.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn table(batches: &[RecordBatch], schema: &Schema) -> String {
+        let mut out = Vec::new();
+        let mut t = TableWriter::new(&mut out, schema);
+        for b in batches {
+            t.write(b).expect("write");
+        }
+        t.finish().expect("finish");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn tables_align_escape_and_do_not_hold_every_row() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ua", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("curl/8.4"), None])),
+                Arc::new(Int64Array::from(vec![Some(1), Some(22)])),
+            ],
+        )
+        .expect("batch");
+        let evil = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a\u{1b}[2Jb\nc")])),
+                Arc::new(Int64Array::from(vec![Some(3)])),
+            ],
+        )
+        .expect("batch");
+        let text = table(&[batch, evil], &schema);
+        assert_eq!(
+            text,
+            concat!(
+                "+----------------+----+\n",
+                "| ua             | n  |\n",
+                "+----------------+----+\n",
+                "| curl/8.4       | 1  |\n",
+                "|                | 22 |\n",
+                "| a\\u{1b}[2Jb\\nc | 3  |\n",
+                "+----------------+----+\n",
+            )
+        );
+        // Past the rows that size the columns, rows are written as they
+        // come: nothing is held back.
+        let wide = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("x"); TABLE_WIDTH_ROWS])),
+                Arc::new(Int64Array::from(vec![Some(1); TABLE_WIDTH_ROWS])),
+            ],
+        )
+        .expect("batch");
+        let mut out = Vec::new();
+        let mut t = TableWriter::new(&mut out, &schema);
+        t.write(&wide).expect("write");
+        t.write(&wide).expect("write");
+        assert!(t.pending.is_none(), "the widths are fixed");
+        t.finish().expect("finish");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8").lines().count(),
+            2 * TABLE_WIDTH_ROWS + 4
+        );
+    }
 }

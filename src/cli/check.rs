@@ -126,8 +126,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         Format::Json
     });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = super::stdout();
     match format {
         Format::Json => write_json(&mut out, &reports, &total, unreadable.clone(), args.rejects)?,
         Format::Table => write_table(&mut out, &reports, &total, args.rejects)?,

@@ -36,7 +36,7 @@ pub struct IngestArgs {
 
     /// Exit 1 when rejected lines exceed this share of lines read (the run
     /// still commits what it read).
-    #[arg(long, env = "S3LOGS_MAX_REJECT_RATIO", default_value_t = 0.01)]
+    #[arg(long, env = "S3LOGS_MAX_REJECT_RATIO", default_value_t = 0.01, value_parser = super::parse_ratio)]
     max_reject_ratio: f64,
 
     /// Write the run summary as JSON to this file, or `-` for stdout.
@@ -73,7 +73,7 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.summary_json {
         let json = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
         if path.as_os_str() == "-" {
-            let mut out = std::io::stdout().lock();
+            let mut out = super::stdout();
             writeln!(out, "{json}").context("writing the summary")?;
         } else {
             std::fs::write(path, json + "\n")

@@ -8,6 +8,7 @@ mod query;
 mod upkeep;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 
@@ -23,8 +24,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "s3logs", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Worker threads (default: one per core).
-    #[arg(long, global = true, env = "S3LOGS_THREADS")]
+    /// Worker threads, 1 to 1024 (default: one per core).
+    #[arg(long, global = true, env = "S3LOGS_THREADS", value_parser = parse_threads)]
     threads: Option<usize>,
 
     #[command(subcommand)]
@@ -55,7 +56,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
+            .num_threads(n)
             .build_global()
             .map_err(|e| anyhow::anyhow!("setting up {n} threads: {e}"))?;
     }
@@ -71,12 +72,48 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Whether an error is stdout being closed by the reader (`| head`).
+/// Set once a write to stdout found the reader gone (`| head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an error is stdout being closed by the reader (`| head`): not a
+/// failure. Writers that report I/O errors as text (arrow's CSV writer,
+/// serde_json) lose the `io::Error`, so [`stdout`] also remembers it.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+        || err.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+}
+
+/// Standard output, buffered, noting a closed pipe (see [`is_broken_pipe`]).
+/// Every command writes its data through it.
+pub fn stdout() -> std::io::BufWriter<PipeAware<std::io::Stdout>> {
+    std::io::BufWriter::new(PipeAware(std::io::stdout()))
+}
+
+/// A writer that notes when its reader has gone.
+pub struct PipeAware<W>(W);
+
+impl<W: std::io::Write> PipeAware<W> {
+    fn note<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for PipeAware<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::note(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::note(self.0.flush())
+    }
 }
 
 /// Table on a terminal, the machine format otherwise.
@@ -163,6 +200,28 @@ impl SelectionArgs {
             },
             resume: Default::default(),
         }
+    }
+}
+
+/// The most worker threads `--threads` takes: far more than any machine
+/// has cores, few enough to start in milliseconds (100,000 took minutes).
+const MAX_THREADS: usize = 1024;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of threads from 1 to {MAX_THREADS}"
+        )),
+    }
+}
+
+/// A share from 0 to 1 (`NaN` would compare false with everything and so
+/// turn the check it sets off).
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a share from 0 to 1 (0.01 is 1%)")),
     }
 }
 

@@ -116,7 +116,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("creating {}", path.display()))?;
                 write(stream, format, std::io::BufWriter::new(file)).await?
             }
-            None => write(stream, format, std::io::BufWriter::new(std::io::stdout())).await?,
+            None => write(stream, format, super::stdout()).await?,
         };
         if query.name != "adhoc" {
             eprintln!("s3logs: {}: {rows} rows", query.name);
@@ -126,7 +126,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn list(_args: QueriesArgs) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = super::stdout();
     for q in queries::bundled()? {
         writeln!(out, "{}\n    {}\n    {}", q.name, q.title, q.description)?;
         for p in &q.params {

@@ -131,7 +131,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         Some(_) => false,
         None => !super::stdout_is_terminal(),
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = super::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &st).context("writing the status")?;
         writeln!(out)?;

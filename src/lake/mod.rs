@@ -362,6 +362,7 @@ impl Lake {
         if Self::committed_seq(table).await? >= seq {
             return Ok(table.version().unwrap_or(0) as i64);
         }
+        validate_adds(which, &adds)?;
         let props = CommitProperties::default()
             .with_application_transaction(Transaction::new(APP_ID, seq))
             .with_metadata(app_metadata.clone());
@@ -410,6 +411,9 @@ impl Lake {
     ///
     /// The manifest cannot be written.
     pub async fn write_manifest(&self, m: &manifest::Manifest) -> Result<ManifestAt> {
+        for (table, adds) in &m.adds {
+            validate_adds(*table, adds)?;
+        }
         match &self.remote {
             Some(r) => Ok(ManifestAt::Key(r.write_manifest(m).await?)),
             None => Ok(ManifestAt::File(manifest::write(&self.meta_dir(), m)?)),
@@ -486,6 +490,81 @@ impl Lake {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
+}
+
+/// Checks that every value a commit would write about its files can be read
+/// back by every Delta reader: a partition value or a statistic that a
+/// reader cannot parse, once in `_delta_log`, makes the whole table
+/// unreadable to it (deltalake fails on a `date` of `10000-01-01`). So no
+/// commit may carry one: `date` values and `request_time` statistics must be
+/// ISO dates and times in the years 1 to 9999, and statistics valid JSON.
+///
+/// # Errors
+///
+/// The first value that fails, naming its file.
+pub fn validate_adds(table: Table, adds: &[Add]) -> Result<()> {
+    fn in_range(date: &str) -> bool {
+        date.len() == 10
+            && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .is_ok_and(|d| (1..=9999).contains(&chrono::Datelike::year(&d)))
+    }
+    for add in adds {
+        let partitions: Vec<&String> = add.partition_values.keys().collect();
+        let expected = table.partition_columns();
+        if partitions.len() != expected.len() || partitions.iter().any(|p| !expected.contains(p)) {
+            bail!(
+                "refusing to commit {} to the {} table: partition columns {partitions:?}, expected {expected:?}",
+                add.path,
+                table.name()
+            );
+        }
+        if let Some(value) = add.partition_values.get(schema::DATE) {
+            match value {
+                Some(d) if in_range(d) => {}
+                other => bail!(
+                    "refusing to commit {} to the {} table: the date partition value {other:?} \
+                     is not a YYYY-MM-DD date in the years 1 to 9999, which Delta readers could not read",
+                    add.path,
+                    table.name()
+                ),
+            }
+        }
+        let Some(stats) = &add.stats else { continue };
+        let stats: serde_json::Value = serde_json::from_str(stats).with_context(|| {
+            format!(
+                "refusing to commit {}: its statistics are not JSON",
+                add.path
+            )
+        })?;
+        for bound in ["minValues", "maxValues"] {
+            let Some(values) = stats.get(bound).and_then(|v| v.as_object()) else {
+                continue;
+            };
+            for (column, v) in values {
+                let timed = table.schema().field_with_name(column).is_ok_and(|f| {
+                    matches!(
+                        f.data_type(),
+                        arrow::datatypes::DataType::Timestamp(..)
+                            | arrow::datatypes::DataType::Date32
+                    )
+                });
+                let ok = !timed
+                    || v.as_str().is_some_and(|t| {
+                        t.get(..10).is_some_and(in_range)
+                            && (t.len() == 10 || chrono::DateTime::parse_from_rfc3339(t).is_ok())
+                    });
+                if !ok {
+                    bail!(
+                        "refusing to commit {} to the {} table: the statistic {bound}.{column} = {v} \
+                         is not a time in the years 1 to 9999",
+                        add.path,
+                        table.name()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// For crash tests: `S3LOGS_CRASH_AT=<point>` aborts the process there, as

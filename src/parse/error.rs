@@ -21,6 +21,11 @@ pub enum Reason {
     TooFewFields,
     /// Field 3 is not a valid bracketed time.
     BadTime,
+    /// Field 3 is a valid time, but in UTC it falls outside the years 1 to
+    /// 9999, which no Delta reader can hold as a `date` partition value or
+    /// a timestamp statistic (`[31/Dec/9999:23:59:59 -0100]` is year 10000
+    /// in UTC).
+    TimeOutOfRange,
     /// A second bracketed time after field 3: two records run together.
     SplicedRecord,
     /// No operation-shaped token after the requester.
@@ -52,11 +57,12 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of the checks.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Empty,
         Reason::NulByte,
         Reason::TooFewFields,
         Reason::BadTime,
+        Reason::TimeOutOfRange,
         Reason::SplicedRecord,
         Reason::BadOperation,
         Reason::BadRequestUri,
@@ -79,6 +85,7 @@ impl Reason {
             Reason::NulByte => "nul_byte",
             Reason::TooFewFields => "too_few_fields",
             Reason::BadTime => "bad_time",
+            Reason::TimeOutOfRange => "time_out_of_range",
             Reason::SplicedRecord => "spliced_record",
             Reason::BadOperation => "bad_operation",
             Reason::BadRequestUri => "bad_request_uri",

@@ -23,7 +23,7 @@ mod time;
 
 pub use error::{ParseLineError, Reason};
 pub use record::{LogRecord, joined_tokens, text};
-pub use time::{TIME_LEN, bracketed_time, days_from_civil};
+pub use time::{TIME_LEN, TIME_RANGE, bracketed_time, days_from_civil};
 
 pub use field::find_space;
 pub use field::is_operation;
@@ -169,6 +169,9 @@ impl<'a> Parser<'a> {
             Some(t) if rest.get(TIME_LEN).is_none_or(|&c| c == b' ') => t,
             _ => return self.fail(Reason::BadTime, rest),
         };
+        if !TIME_RANGE.contains(&request_time) {
+            return self.fail(Reason::TimeOutOfRange, rest);
+        }
         let rest = &rest[TIME_LEN..];
         if brackets > 1 {
             self.spliced(rest)?;

@@ -170,6 +170,18 @@ fn reasons() {
             Reason::BadTime,
         ),
         (
+            full("")
+                .replace("06/Feb/2019:00:00:38 +0000", "31/Dec/9999:23:59:59 -0100")
+                .into_bytes(),
+            Reason::TimeOutOfRange,
+        ),
+        (
+            full("")
+                .replace("06/Feb/2019:00:00:38 +0000", "01/Jan/0000:00:00:00 +0000")
+                .into_bytes(),
+            Reason::TimeOutOfRange,
+        ),
+        (
             full(" [07/Feb/2019:00:00:38 +0000]").into_bytes(),
             Reason::SplicedRecord,
         ),

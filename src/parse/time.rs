@@ -9,6 +9,15 @@
 /// Length of `[DD/Mon/YYYY:HH:MM:SS +HHMM]`.
 pub const TIME_LEN: usize = 28;
 
+/// The request times a record may have, in microseconds since the epoch,
+/// UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Delta stores the
+/// `date` partition as `YYYY-MM-DD` and timestamp statistics as ISO text, and
+/// its readers (deltalake, Spark, DuckDB) fail on a year outside 1 to 9999:
+/// one such record would make the whole lake unreadable. A line whose time
+/// converts to UTC outside this range is rejected as `time_out_of_range`.
+pub const TIME_RANGE: std::ops::RangeInclusive<i64> =
+    (-62_135_596_800 * 1_000_000)..=(253_402_300_799 * 1_000_000);
+
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -162,6 +171,21 @@ mod tests {
         ] {
             assert_eq!(t(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_time_range_is_years_1_to_9999_in_utc() {
+        let start = days_from_civil(1, 1, 1) * 86_400 * 1_000_000;
+        let end = days_from_civil(10_000, 1, 1) * 86_400 * 1_000_000 - 1_000_000;
+        assert_eq!(TIME_RANGE, start..=end);
+        // Both ends are valid times whose offsets push them over the edge.
+        let late = t("[31/Dec/9999:23:59:59 -0100]").expect("a valid time");
+        assert!(!TIME_RANGE.contains(&late));
+        assert!(TIME_RANGE.contains(&t("[31/Dec/9999:23:59:59 +0000]").expect("valid")));
+        let early = t("[01/Jan/0001:00:30:00 +0100]").expect("a valid time");
+        assert!(!TIME_RANGE.contains(&early));
+        assert!(TIME_RANGE.contains(&t("[01/Jan/0001:00:00:00 +0000]").expect("valid")));
+        assert!(!TIME_RANGE.contains(&t("[01/Jan/0000:12:00:00 +0000]").expect("valid")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -117,15 +118,34 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
 
 /// Plans and starts a query with its bound parameters; results stream.
 ///
+/// Queries only read. DataFusion would run `INSERT INTO logs …`, `INSERT
+/// OVERWRITE` or `COPY … TO` against the Delta tables and the file system
+/// (emptying `logs`, or adding rows the ledger does not know of, behind
+/// the writer's lock), so every statement that writes, and DDL, is refused
+/// before it runs.
+///
 /// # Errors
 ///
-/// DataFusion's message for a SQL or planning error.
+/// DataFusion's message for a SQL or planning error; a statement that
+/// would write.
 pub async fn execute(
     ctx: &SessionContext,
     sql: &str,
     params: Vec<(String, ScalarValue)>,
 ) -> Result<SendableRecordBatchStream> {
-    let mut df = ctx.sql(sql).await?;
+    let plan = ctx.state().create_logical_plan(sql).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .verify_plan(&plan)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "s3logs query only reads: {} (INSERT, UPDATE, DELETE, COPY and CREATE/DROP are \
+                 refused; the lake changes only through `s3logs ingest`, `compact` and `vacuum`)",
+                e.strip_backtrace()
+            )
+        })?;
+    let mut df = ctx.execute_logical_plan(plan).await?;
     if !params.is_empty() {
         df = df.with_param_values(params)?;
     }
