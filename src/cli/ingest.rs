@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use s3logs::ingest::{Options, run};
+use s3logs::ingest::{Options, Summary, run};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -59,6 +59,30 @@ pub struct IngestArgs {
     lock_wait: u64,
 }
 
+/// Writes the summary as JSON to a file (replaced at once: a reader never
+/// sees half of one) or to stdout for `-`.
+fn write_summary(path: &std::path::Path, summary: &Summary) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(summary).context("encoding the summary")? + "\n";
+    if path.as_os_str() == "-" {
+        let mut out = super::stdout();
+        out.write_all(json.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing the summary")?;
+        return Ok(());
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "summary.json".into());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    s3logs::lake::manifest::write_atomic(&dir, &name, json.as_bytes())
+        .with_context(|| format!("writing the summary to {}", path.display()))?;
+    Ok(())
+}
+
 pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let mut opts = Options::new(args.sources, args.lake);
     opts.selection = args.selection.selection();
@@ -67,18 +91,26 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     opts.lock_wait = Duration::from_secs(args.lock_wait);
     opts.progress = std::io::stderr().is_terminal();
     opts.reingest_changed = args.reingest_changed;
-    let outcome = run(&opts)?;
-    let summary = outcome.summary;
+    let summary = match run(&opts) {
+        Ok(outcome) => outcome.summary,
+        Err(e) => {
+            // A monitor reading the summary must not go on seeing the last
+            // run's success: a failed run writes one too, with its error.
+            let failed = Summary {
+                error: Some(super::error_chain(&e)),
+                ..Summary::default()
+            };
+            if let Some(path) = &args.summary_json
+                && let Err(w) = write_summary(path, &failed)
+            {
+                eprintln!("s3logs: error: {}", super::error_chain(&w));
+            }
+            return Err(e);
+        }
+    };
     eprint!("{}", summary.human());
     if let Some(path) = &args.summary_json {
-        let json = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
-        if path.as_os_str() == "-" {
-            let mut out = super::stdout();
-            writeln!(out, "{json}").context("writing the summary")?;
-        } else {
-            std::fs::write(path, json + "\n")
-                .with_context(|| format!("writing the summary to {}", path.display()))?;
-        }
+        write_summary(path, &summary)?;
     }
     Ok(if !summary.errors.is_empty() {
         ExitCode::from(2)

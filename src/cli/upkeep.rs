@@ -51,6 +51,10 @@ pub struct StatusArgs {
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, value_parser = ["table", "json"])]
     format: Option<String>,
+    /// Also check that every file the tables name exists with the size
+    /// recorded (a HEAD per file on S3); exit 2 when one does not.
+    #[arg(long)]
+    verify: bool,
 }
 
 fn parse_date(s: &str) -> Result<String, String> {
@@ -125,7 +129,10 @@ pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let lake = existing_lake(&args.lake.lake, &rt)?;
-    let st = rt.block_on(lake.status())?;
+    let mut st = rt.block_on(lake.status())?;
+    if args.verify {
+        st.problems = Some(rt.block_on(lake.verify())?);
+    }
     let json = match args.format.as_deref() {
         Some("json") => true,
         Some(_) => false,
@@ -164,6 +171,32 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
         )?;
         writeln!(out, "ledger: {} objects", st.ledger_objects)?;
+        if !st.to_retry.is_empty() {
+            writeln!(
+                out,
+                "to read again ({} objects that a run could not read):",
+                st.to_retry.len()
+            )?;
+            for e in &st.to_retry {
+                writeln!(
+                    out,
+                    "  {} (failing since {}: {})",
+                    s3logs::output::printable(&e.object),
+                    e.since_run,
+                    s3logs::output::printable(&e.error)
+                )?;
+            }
+        }
+        match &st.problems {
+            None => {}
+            Some(p) if p.is_empty() => writeln!(out, "verified: every file is there")?,
+            Some(p) => {
+                writeln!(out, "verify: {} files missing or damaged:", p.len())?;
+                for line in p {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+        }
         writeln!(out, "last runs:")?;
         for r in &st.last_runs {
             writeln!(
@@ -174,5 +207,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
+    if let Some(p) = st.problems.as_ref().filter(|p| !p.is_empty()) {
+        eprintln!(
+            "s3logs: error: {} files the tables name are missing or damaged (first: {}); \
+             queries that read them fail",
+            p.len(),
+            p[0]
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }

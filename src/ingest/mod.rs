@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+    filter_record_batch,
 };
 use arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Add;
@@ -36,10 +36,12 @@ use rayon::prelude::*;
 use crate::batch::{BATCH_ROWS, LogBatchBuilder, MICROS_PER_DAY, Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
+use crate::lake::retry::{self, RetryList};
 use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
 use crate::parse::parse_line;
 use crate::schema;
 use crate::source::{
+    path_name,
     Chunk, ChunkReader, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
 };
 
@@ -110,6 +112,19 @@ enum Read {
     /// of several small objects (see [`BUNDLE_BYTES`]).
     Chunks(Vec<(usize, Chunk)>),
     Failed(usize, String),
+    /// Objects read to their end, after their chunks: what was read of
+    /// each (see [`Stored`]).
+    Done(Vec<(usize, Stored)>),
+}
+
+/// What the ledger records of a local object: the bytes read from it and
+/// its modification time once they were read, not what the listing saw
+/// (a file that grew while it was read was ingested whole, then reported
+/// as changed on every later run).
+#[derive(Clone, Copy, Debug, Default)]
+struct Stored {
+    size: Option<u64>,
+    modified: Option<i64>,
 }
 
 /// Chunks travel to the workers in bundles of up to this many bytes, so
@@ -206,18 +221,6 @@ fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
             Ok((d, filter_record_batch(batch, &mask)?))
         })
         .collect()
-}
-
-/// Sorts rows by `request_time`, then `source_file`, `source_line`: a total
-/// order, so files do not depend on arrival order.
-pub(crate) fn sort_records(batches: &[RecordBatch]) -> Result<RecordBatch> {
-    let batch = concat_batches(&schema::records(), batches)?;
-    let cols = [2usize, 28, 29].map(|i| SortColumn {
-        values: Arc::clone(batch.column(i)),
-        options: None,
-    });
-    let idx = lexsort_to_indices(&cols, None)?;
-    Ok(take_record_batch(&batch, &idx)?)
 }
 
 /// A day's rows handed to the writer thread.
@@ -356,6 +359,7 @@ struct ObjectTally {
     first: Option<i64>,
     last: Option<i64>,
     failed: Option<String>,
+    stored: Stored,
 }
 
 /// The outcome of a run: its summary, and whether anything failed.
@@ -378,16 +382,69 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         .context("starting the async runtime")?;
     let started = Instant::now();
     let lake = Lake::at(&opts.lake, &opts.selection.s3)?;
+    let fresh = rt.block_on(lake.is_new())?;
+    let outcome = run_locked(opts, &rt, &lake, started);
+    // A first run that failed, or read nothing, leaves no lake behind (a
+    // missing bucket used to leave an empty one).
+    let failed = outcome
+        .as_ref()
+        .map_or(true, |o| !o.summary.committed && !o.summary.errors.is_empty());
+    if fresh && failed {
+        lake.remove_unborn();
+    } else if let Ok(o) = &outcome
+        && fresh
+        && !o.summary.committed
+    {
+        // An empty first run still makes the tables, so queries find them.
+        let _lock = lake.lock(opts.lock_wait)?;
+        for which in Table::ALL {
+            rt.block_on(lake.open_or_create(which))?;
+        }
+    }
+    outcome
+}
+
+fn run_locked(
+    opts: &Options,
+    rt: &tokio::runtime::Runtime,
+    lake: &Lake,
+    started: Instant,
+) -> Result<Outcome> {
     let _lock = lake.lock(opts.lock_wait)?;
-    rt.block_on(lake.recover())
+    let recovered = rt
+        .block_on(lake.recover())
         .context("completing an interrupted run")?;
-    let logs_table = rt.block_on(lake.open_or_create(Table::Logs))?;
-    rt.block_on(lake.open_or_create(Table::Rejects))?;
-    let ledger_table = rt.block_on(lake.open_or_create(Table::Ingested))?;
-    let seq = rt.block_on(Lake::committed_seq(&ledger_table))? + 1;
+    let logs_table = rt.block_on(lake.open(Table::Logs))?;
+    let ledger_table = rt.block_on(lake.open(Table::Ingested))?;
+    let seq = match &ledger_table {
+        Some(t) => rt.block_on(Lake::committed_seq(t))?,
+        None => 0,
+    } + 1;
     let run_id = format!("run-{seq:06}");
-    let seen = rt.block_on(ledger::read(&lake, &ledger_table))?;
-    let existing_days = rt.block_on(Lake::dates(&logs_table))?;
+    let seen = match &ledger_table {
+        Some(t) => rt.block_on(ledger::read(lake, t))?,
+        None => BTreeMap::new(),
+    };
+    // Days that held data before this run, and before the runs just
+    // completed (whose records are reported as this run's).
+    let recovered_paths: BTreeSet<&str> = recovered
+        .iter()
+        .flat_map(|m| m.adds.get(&Table::Logs).into_iter().flatten())
+        .map(|a| a.path.as_str())
+        .collect();
+    let mut existing_days = BTreeSet::new();
+    let mut days_before_recovery = BTreeSet::new();
+    if let Some(t) = &logs_table {
+        for f in rt.block_on(Lake::files(t))? {
+            let Some(date) = f.partition.get(schema::DATE).cloned().flatten() else {
+                continue;
+            };
+            if !recovered_paths.contains(f.path.as_str()) {
+                days_before_recovery.insert(date.clone());
+            }
+            existing_days.insert(date);
+        }
+    }
 
     let mut summary = Summary::default();
     let mut selection = opts.selection.clone();
@@ -401,8 +458,48 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         summary.errors.push(format!("{}: {}", m.source, m.error));
     }
     summary.list_requests = found.list.requests;
-    let found = found.objects;
-    summary.objects_found = found.len() as u64;
+    let mut found = found.objects;
+
+    // Objects that failed before are read whatever the listing window.
+    let mut retry = rt.block_on(RetryList::read(lake))?;
+    let prefixes = retry::source_prefixes(&opts.sources);
+    retry.remove(|o| seen.contains_key(o));
+    let listed: BTreeSet<String> = found.iter().map(|o| o.name.clone()).collect();
+    let mut gone = BTreeSet::new();
+    for entry in &retry.objects {
+        if !retry::under(&entry.object, &prefixes) || listed.contains(&entry.object) {
+            continue;
+        }
+        match retry::find(entry, &opts.selection.s3) {
+            retry::Found::Object(o) => {
+                summary.objects_retried += 1;
+                found.push(o);
+            }
+            retry::Found::Gone(why) => {
+                summary.errors.push(format!(
+                    "{}: failed in {} and was to be read again, but it no longer exists ({why}); \
+                     dropped from the retry list, its records are lost",
+                    entry.object, entry.since_run
+                ));
+                gone.insert(entry.object.clone());
+            }
+            retry::Found::Failed(why) => summary.errors.push(format!(
+                "{}: to be read again (failed in {}), but it cannot be looked up: {why}",
+                entry.object, entry.since_run
+            )),
+        }
+    }
+    retry.remove(|o| gone.contains(o));
+
+    // The lake's own files are never logs (a lake inside a source folder
+    // would turn its Parquet files into rejects, more on every run).
+    let lake_prefix = match lake.is_remote() {
+        true => Some(format!("{}/", lake.display().trim_end_matches('/'))),
+        false => std::fs::canonicalize(&opts.lake)
+            .ok()
+            .map(|p| format!("{}/", path_name(&p))),
+    };
+    let mut planned: BTreeSet<String> = BTreeSet::new();
 
     // Plan: what is new, what is unchanged, what changed.
     let mut todo: Vec<(Object, String)> = Vec::new();
@@ -410,17 +507,22 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     for object in found {
         let name = match object.local_path().map(std::fs::canonicalize) {
             None => object.name.clone(),
-            Some(Ok(p)) => p.display().to_string(),
+            Some(Ok(p)) => path_name(&p),
             Some(Err(e)) => {
                 summary.errors.push(format!("{}: {e}", object.name));
                 continue;
             }
         };
-        let modified = object.modified.and_then(|m| {
-            m.duration_since(UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_micros() as i64)
-        });
+        if lake_prefix.as_ref().is_some_and(|p| name.starts_with(p.as_str())) {
+            summary.objects_in_lake += 1;
+            continue;
+        }
+        // A source given twice, or a file and its folder: read once.
+        if !planned.insert(name.clone()) {
+            continue;
+        }
+        summary.objects_found += 1;
+        let modified = retry::micros(object.modified);
         // On S3 the ETag says whether an object changed (its modification
         // time is when it was written, which a copy changes); on disk the
         // modification time does.
@@ -558,8 +660,16 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                                 })
                                 .collect(),
                             Read::Failed(i, why) => vec![Err((*i, why.clone()))],
+                            Read::Done(..) => Vec::new(),
                         })
                         .collect();
+                    for item in &wave {
+                        if let Read::Done(done) = item {
+                            for (i, stored) in done {
+                                tallies[*i].stored = *stored;
+                            }
+                        }
+                    }
                     for p in parsed.into_iter().flatten() {
                         let p = match p {
                             Ok(p) => p,
@@ -661,12 +771,8 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         .filter(|(_, t)| t.failed.is_none())
         .map(|((o, name), t)| Entry {
             object: name.clone(),
-            size: o.size as i64,
-            modified: o.modified.and_then(|m| {
-                m.duration_since(UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_micros() as i64)
-            }),
+            size: t.stored.size.unwrap_or(o.size) as i64,
+            modified: t.stored.modified.or(retry::micros(o.modified)),
             etag: o.etag.clone(),
             records: t.records,
             rejects: t.rejects,
@@ -678,13 +784,113 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         .collect();
     summary.objects_ingested = entries.len() as u64;
 
-    if entries.is_empty() {
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.table_version = logs_table.version().map(|v| v as i64);
-        return Ok(Outcome { summary });
+    // The objects to read again: this run's failures join the list before
+    // anything is committed, and leave it once their records are.
+    let retry_before = retry.clone();
+    for &i in &failed {
+        let why = tallies[i].failed.as_deref().unwrap_or_default();
+        retry.failed(&todo[i].1, why, &run_id);
+    }
+    if retry != retry_before {
+        rt.block_on(retry.write(lake))?;
     }
 
-    // Write rejects and ledger files, then the manifest, then commit.
+    let mut version = logs_table.as_ref().and_then(|t| t.version()).map(|v| v as i64);
+    if !entries.is_empty() {
+        version = Some(commit(
+            rt, lake, seq, &run_id, &entries, &flushed, &rejects, replaced, &todo, &tallies,
+        )?);
+        summary.run_id = run_id;
+        summary.committed = true;
+        let read: BTreeSet<&str> = entries.iter().map(|e| e.object.as_str()).collect();
+        let before = retry.clone();
+        retry.remove(|o| read.contains(o));
+        if retry != before {
+            rt.block_on(retry.write(lake))?;
+        }
+    }
+    summary.objects_to_retry = retry.objects.len() as u64;
+    for r in &rejects {
+        *summary.rejects.entry(r.reason).or_default() += 1;
+    }
+    summary.rejected = rejects.len() as u64;
+
+    // Runs completed from their manifests count as this run's: a job
+    // driven by the days changed must see their days too.
+    let mut changed: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+    for m in &recovered {
+        if m.kind != "ingest" {
+            continue;
+        }
+        summary.recovered_runs.push(m.run_id.clone());
+        for add in m.adds.get(&Table::Logs).into_iter().flatten() {
+            let Some(date) = add.partition_values.get(schema::DATE).cloned().flatten() else {
+                continue;
+            };
+            let rows = add
+                .get_stats()
+                .ok()
+                .flatten()
+                .map_or(0, |s| s.num_records.max(0) as u64);
+            let late = days_before_recovery.contains(&date);
+            let e = changed.entry(date).or_insert((0, late));
+            e.0 += rows;
+        }
+    }
+    if !summary.recovered_runs.is_empty() {
+        summary.committed = true;
+    }
+    for (&d, &n) in &days {
+        if n == 0 || !summary.committed {
+            continue;
+        }
+        let date = date_string(d);
+        let late = existing_days.contains(&date);
+        let e = changed.entry(date).or_insert((0, late));
+        e.0 += n;
+        e.1 |= late;
+    }
+    summary.days = changed
+        .into_iter()
+        .map(|(date, (records, late))| DaySummary {
+            date,
+            records,
+            late,
+        })
+        .collect();
+    summary.records = summary.days.iter().map(|d| d.records).sum();
+    summary.late_records = summary
+        .days
+        .iter()
+        .filter(|d| d.late)
+        .map(|d| d.records)
+        .sum();
+    summary.table_version = version;
+    summary.delivery_lag_max_secs = lag.max();
+    summary.delivery_lag_p50_secs = lag.p50();
+    summary.file_time_lag_objects = timed_by_file.len() as u64;
+    summary.file_time_lag_max_secs = file_time_lag.max();
+    summary.file_time_lag_p50_secs = file_time_lag.p50();
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
+    Ok(Outcome { summary })
+}
+
+/// Writes the rejects and ledger files, then the manifest, then commits the
+/// run. Returns the `logs` table version after it.
+#[allow(clippy::too_many_arguments)]
+fn commit(
+    rt: &tokio::runtime::Runtime,
+    lake: &Lake,
+    seq: i64,
+    run_id: &str,
+    entries: &[Entry],
+    flushed: &[Flushed],
+    rejects: &[Reject],
+    mut replaced: BTreeSet<String>,
+    todo: &[(Object, String)],
+    tallies: &[ObjectTally],
+) -> Result<i64> {
     let mut adds: BTreeMap<Table, Vec<Add>> = BTreeMap::new();
     adds.insert(
         Table::Logs,
@@ -701,14 +907,10 @@ pub fn run(opts: &Options) -> Result<Outcome> {
             })
             .collect(),
     );
-    for r in &rejects {
-        *summary.rejects.entry(r.reason).or_default() += 1;
-    }
-    summary.rejected = rejects.len() as u64;
     if !rejects.is_empty() {
         let mut b = RejectBatchBuilder::default();
-        for r in &rejects {
-            b.append(r, &run_id);
+        for r in rejects {
+            b.append(r, run_id);
         }
         let rel = format!("part-{seq:06}-00000.zstd.parquet");
         let w = write_parquet(
@@ -725,32 +927,32 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     let w = write_parquet(
         &lake.table_dir(Table::Ingested).join(&rel),
         ledger::schema(),
-        &[ledger::to_batch(&entries)?],
+        &[ledger::to_batch(entries)?],
     )?;
     adds.insert(
         Table::Ingested,
         vec![add_action(&rel, w.size, w.rows, None, None)],
     );
 
-    // Objects read again: their earlier rows leave in the same commits.
+    // Objects read again: their earlier rows, rejects and ledger entries
+    // leave in the same commits.
     let mut removes = BTreeMap::new();
     replaced.retain(|name| {
         todo.iter()
-            .zip(&tallies)
+            .zip(tallies)
             .any(|((_, n), t)| n == name && t.failed.is_none())
     });
     if !replaced.is_empty() {
-        for which in [Table::Logs, Table::Rejects] {
+        for which in Table::ALL {
             let table = rt.block_on(lake.open_or_create(which))?;
-            let (gone, added) =
-                rt.block_on(without_objects(&lake, &table, which, &replaced, seq))?;
+            let (gone, added) = rt.block_on(without_objects(lake, &table, which, &replaced, seq))?;
             removes.insert(which, gone);
             adds.entry(which).or_default().extend(added);
         }
     }
     let manifest = Manifest {
         seq,
-        run_id: run_id.clone(),
+        run_id: run_id.to_string(),
         kind: "ingest".into(),
         adds,
         removes,
@@ -758,39 +960,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     rt.block_on(lake.publish(&manifest.adds))?;
     let at = rt.block_on(lake.write_manifest(&manifest))?;
     crash_point("after-manifest");
-    let version = rt.block_on(lake.commit_manifest(&at, &manifest))?;
-
-    summary.run_id = run_id;
-    summary.committed = true;
-    summary.table_version = Some(version);
-    summary.records = days.values().sum();
-    summary.days = days
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(&d, &n)| {
-            let date = date_string(d);
-            let late = existing_days.contains(&date);
-            DaySummary {
-                date,
-                records: n,
-                late,
-            }
-        })
-        .collect();
-    summary.late_records = summary
-        .days
-        .iter()
-        .filter(|d| d.late)
-        .map(|d| d.records)
-        .sum();
-    summary.delivery_lag_max_secs = lag.max();
-    summary.delivery_lag_p50_secs = lag.p50();
-    summary.file_time_lag_objects = timed_by_file.len() as u64;
-    summary.file_time_lag_max_secs = file_time_lag.max();
-    summary.file_time_lag_p50_secs = file_time_lag.p50();
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
-    Ok(Outcome { summary })
+    rt.block_on(lake.commit_manifest(&at, &manifest))
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -810,12 +980,12 @@ async fn without_objects(
     objects: &BTreeSet<String>,
     seq: i64,
 ) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
-    let source_col = if which == Table::Logs { 28 } else { 0 };
-    let schema = if which == Table::Logs {
-        schema::records()
-    } else {
-        schema::rejects()
+    let (schema, name_column) = match which {
+        Table::Logs => (schema::records(), schema::SOURCE_FILE),
+        Table::Rejects => (schema::rejects(), schema::SOURCE_FILE),
+        Table::Ingested => (ledger::schema(), "object"),
     };
+    let source_col = schema.index_of(name_column)?;
     let dir = lake.table_dir(which);
     let (mut removes, mut adds) = (Vec::new(), Vec::new());
     for f in Lake::files(table).await? {
@@ -903,26 +1073,51 @@ fn read_objects(objects: Vec<Object>, tx: SyncSender<Read>) {
         tx: &tx,
         chunks: Vec::new(),
         bytes: 0,
+        done: Vec::new(),
     };
-    for (i, (_, reader)) in Prefetch::new(objects).enumerate() {
+    let mut prefetch = Prefetch::new(objects);
+    let mut i = 0;
+    while let Some((object, reader)) = prefetch.next() {
         let reader = match reader {
             Ok(r) => r,
             Err(e) => {
                 if !bundle.send(Read::Failed(i, e.to_string())) {
                     return;
                 }
+                i += 1;
                 continue;
             }
         };
+        let mut failed = false;
         for chunk in ChunkReader::new(reader) {
             let sent = match chunk {
                 Ok(c) => bundle.push(i, c),
-                Err(e) => bundle.send(Read::Failed(i, format!("reading failed: {e}"))),
+                Err(e) => {
+                    failed = true;
+                    bundle.send(Read::Failed(i, format!("reading failed: {e}")))
+                }
             };
             if !sent {
                 return;
             }
         }
+        if !failed
+            && let Some(path) = object.local_path()
+        {
+            let meta = std::fs::metadata(path).ok();
+            let size = prefetch.stored_bytes_read();
+            // The file's time now, if it is still as long as what was read;
+            // if it grew since, it has changed and should say so.
+            let modified = meta
+                .filter(|m| Some(m.len()) == size)
+                .and_then(|m| retry::micros(m.modified().ok()));
+            let stored = Stored {
+                size,
+                modified: modified.or(retry::micros(object.modified)),
+            };
+            bundle.done.push((i, stored));
+        }
+        i += 1;
     }
     bundle.flush();
 }
@@ -933,6 +1128,8 @@ struct Bundle<'a> {
     tx: &'a SyncSender<Read>,
     chunks: Vec<(usize, Chunk)>,
     bytes: usize,
+    /// Objects whose chunks are all gathered: sent after them.
+    done: Vec<(usize, Stored)>,
 }
 
 impl Bundle<'_> {
@@ -952,15 +1149,16 @@ impl Bundle<'_> {
         self.flush() && self.tx.send(msg).is_ok()
     }
 
-    /// Sends the chunks gathered so far.
+    /// Sends the chunks gathered so far, then the objects they finish.
     fn flush(&mut self) -> bool {
-        if self.chunks.is_empty() {
-            return true;
+        if !self.chunks.is_empty() {
+            self.bytes = 0;
+            let chunks = std::mem::take(&mut self.chunks);
+            if self.tx.send(Read::Chunks(chunks)).is_err() {
+                return false;
+            }
         }
-        self.bytes = 0;
-        self.tx
-            .send(Read::Chunks(std::mem::take(&mut self.chunks)))
-            .is_ok()
+        self.done.is_empty() || self.tx.send(Read::Done(std::mem::take(&mut self.done))).is_ok()
     }
 }
 
@@ -1027,6 +1225,7 @@ mod tests {
             .map(|m| match m {
                 Read::Chunks(c) => c.iter().map(|(i, c)| (*i as i64, c.data.len())).collect(),
                 Read::Failed(i, _) => vec![(-(i as i64), 0)],
+                Read::Done(d) => d.iter().map(|(i, _)| (*i as i64, usize::MAX)).collect(),
             })
             .collect()
     }
@@ -1038,6 +1237,7 @@ mod tests {
             tx: &tx,
             chunks: Vec::new(),
             bytes: 0,
+            done: Vec::new(),
         };
         let small = BUNDLE_BYTES / 4;
         assert!(bundle.push(1, chunk(small)));

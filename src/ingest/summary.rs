@@ -80,6 +80,13 @@ pub struct Summary {
     pub list_seconds: f64,
     /// Objects read in this run.
     pub objects_ingested: u64,
+    /// Objects a run before could not read, read again this run whatever
+    /// the listing window (see [`crate::lake::retry`]).
+    pub objects_retried: u64,
+    /// Objects still to be read again after this run (they failed).
+    pub objects_to_retry: u64,
+    /// Objects under the sources that are the lake's own files, not read.
+    pub objects_in_lake: u64,
     /// Objects skipped because the ledger already holds them unchanged.
     pub objects_skipped: u64,
     /// Objects that could not be read (named in `errors`); none of their
@@ -121,8 +128,14 @@ pub struct Summary {
     pub table_version: Option<i64>,
     /// Whether the run committed anything.
     pub committed: bool,
+    /// Runs that had stopped while committing and that this run completed
+    /// first; their records are counted in `records` and `days`.
+    pub recovered_runs: Vec<String>,
     /// Errors, each naming the object or path.
     pub errors: Vec<String>,
+    /// Why the run failed as a whole, when it did (nothing was committed
+    /// by it then); `null` otherwise.
+    pub error: Option<String>,
 }
 
 impl Summary {
@@ -145,6 +158,26 @@ impl Summary {
                 s,
                 "s3logs: listed {} objects in {} LIST requests ({:.2}s)",
                 self.objects_found, self.list_requests, self.list_seconds
+            );
+        }
+        for run in &self.recovered_runs {
+            let _ = writeln!(
+                s,
+                "s3logs: completed {run}, which had stopped while committing; its records are counted below"
+            );
+        }
+        if self.objects_retried > 0 {
+            let _ = writeln!(
+                s,
+                "s3logs: read again {} objects that an earlier run could not read",
+                self.objects_retried
+            );
+        }
+        if self.objects_in_lake > 0 {
+            let _ = writeln!(
+                s,
+                "s3logs: skipped {} files inside the lake's own folder (a source holds the lake)",
+                self.objects_in_lake
             );
         }
         if !self.committed && self.objects_failed > 0 {
@@ -235,6 +268,14 @@ impl Summary {
         }
         for e in &self.errors {
             let _ = writeln!(s, "s3logs: error: {e}");
+        }
+        if self.objects_to_retry > 0 {
+            let _ = writeln!(
+                s,
+                "s3logs: {} objects could not be read and will be read again by the next run \
+                 (whatever its listing window); `s3logs status` lists them",
+                self.objects_to_retry
+            );
         }
         s
     }

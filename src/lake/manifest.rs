@@ -54,13 +54,19 @@ pub(super) fn file_name(seq: i64) -> String {
 
 /// Writes `m` into `dir` atomically: a temporary file, synced, then renamed.
 pub fn write(dir: &Path, m: &Manifest) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(file_name(m.seq));
-    let tmp = dir.join(format!("{}.tmp", file_name(m.seq)));
     let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
+    write_atomic(dir, &file_name(m.seq), &bytes)
+}
+
+/// Writes `bytes` to `dir/name` atomically: a temporary file, synced, then
+/// renamed over the old one, and the folder synced.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&bytes)
+    f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;

@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod manifest;
 mod parquet_file;
 pub mod remote;
+pub mod retry;
 pub mod upkeep;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -383,8 +384,9 @@ impl Lake {
     }
 
     /// Rolls forward every pending run manifest (see the module docs).
-    /// Returns the sequences completed. Needs the lock.
-    pub async fn recover(&self) -> Result<Vec<i64>> {
+    /// Returns the manifests of the runs completed, so the caller can
+    /// report what they committed. Needs the lock.
+    pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
         let pending: Vec<(ManifestAt, manifest::Manifest)> = match &self.remote {
             Some(r) => r
                 .pending()
@@ -400,9 +402,66 @@ impl Lake {
         let mut done = Vec::new();
         for (at, m) in pending {
             self.commit_manifest(&at, &m).await?;
-            done.push(m.seq);
+            done.push(m);
         }
         Ok(done)
+    }
+
+    /// Whether the lake does not exist yet: a local folder that is not
+    /// there, or an S3 prefix without a `logs` table.
+    ///
+    /// # Errors
+    ///
+    /// The S3 listing failed.
+    pub async fn is_new(&self) -> Result<bool> {
+        match &self.remote {
+            Some(r) => Ok(!r.exists_under("logs/_delta_log").await?),
+            None => Ok(!self.root.exists()),
+        }
+    }
+
+    /// Removes a local lake folder that a failed first run created, so a
+    /// run that read nothing leaves nothing behind: only when it holds no
+    /// table (its lock file and staged files are all it can hold). A lake on
+    /// S3 holds nothing until its first commit.
+    pub fn remove_unborn(&self) {
+        if self.remote.is_some() || self.root.join("logs").join("_delta_log").exists() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+
+    /// The bytes of a small file of the lake's own (`_s3logs/NAME`), `None`
+    /// when there is none.
+    ///
+    /// # Errors
+    ///
+    /// It exists but cannot be read.
+    pub async fn read_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            Some(r) => r.get_if_exists(&format!("_s3logs/{name}")).await,
+            None => {
+                let path = self.meta_dir().join(name);
+                match std::fs::read(&path) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+                }
+            }
+        }
+    }
+
+    /// Replaces a small file of the lake's own (`_s3logs/NAME`) at once: a
+    /// synced temporary file renamed over it, or one PUT. Needs the lock.
+    ///
+    /// # Errors
+    ///
+    /// The write failed.
+    pub async fn write_meta(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        match &self.remote {
+            Some(r) => r.put(&format!("_s3logs/{name}"), bytes).await,
+            None => manifest::write_atomic(&self.meta_dir(), name, &bytes).map(|_| ()),
+        }
     }
 
     /// Writes the manifest of a run about to commit (its files published).
@@ -565,6 +624,26 @@ pub fn validate_adds(table: Table, adds: &[Add]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sorts records by `request_time`, then `source_file`, `source_line`: a
+/// total order, so a table's files do not depend on arrival order.
+///
+/// # Errors
+///
+/// The batches are not of [`schema::records`].
+pub fn sort_records(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let records = schema::records();
+    let batch = arrow::compute::concat_batches(&records, batches)?;
+    let mut cols = Vec::new();
+    for name in ["request_time", schema::SOURCE_FILE, schema::SOURCE_LINE] {
+        cols.push(arrow::compute::SortColumn {
+            values: std::sync::Arc::clone(batch.column(records.index_of(name)?)),
+            options: None,
+        });
+    }
+    let idx = arrow::compute::lexsort_to_indices(&cols, None)?;
+    Ok(arrow::compute::take_record_batch(&batch, &idx)?)
 }
 
 /// For crash tests: `S3LOGS_CRASH_AT=<point>` aborts the process there, as

@@ -215,6 +215,54 @@ impl Remote {
             .with_context(|| format!("reading {key}"))
     }
 
+    /// The bytes of an object of the lake, `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// The GET failed otherwise.
+    pub async fn get_if_exists(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.key(rel);
+        match self.store.get(&key).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .with_context(|| format!("reading {key}"))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {key}")),
+        }
+    }
+
+    /// The size of an object of the lake, `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// The HEAD failed otherwise.
+    pub async fn size_of(&self, rel: &str) -> Result<Option<u64>> {
+        let key = self.key(rel);
+        match object_store::ObjectStoreExt::head(self.store.as_ref(), &key).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("looking up {key}")),
+        }
+    }
+
+    /// Writes an object of the lake (one PUT: readers see the old bytes or
+    /// the new).
+    ///
+    /// # Errors
+    ///
+    /// The PUT failed.
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self.key(rel);
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .with_context(|| format!("writing {key}"))?;
+        Ok(())
+    }
+
     /// The bytes of an object.
     async fn get(&self, key: &KeyPath) -> Result<Bytes> {
         let read = async { self.store.get(key).await?.bytes().await };

@@ -1,11 +1,11 @@
 //! Lake upkeep: compaction (merge small files per day, drop exact duplicate
 //! records), vacuum, and status.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use arrow::row::{RowConverter, SortField};
@@ -15,7 +15,7 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::Serialize;
 
-use super::{APP_ID, Lake, Table, write_parquet};
+use super::{APP_ID, Lake, Table, sort_records, write_parquet};
 use crate::schema;
 
 /// What a compaction did.
@@ -34,15 +34,22 @@ pub struct CompactReport {
     pub table_version: i64,
 }
 
-/// Sorts a day's records and drops exact duplicates: records equal in all
-/// 28 log columns (never on `request_id` alone: a multi-object delete and a
-/// copy share one). The first by `(request_time, source_file, source_line)`
-/// is kept.
+/// Sorts a day's records and drops the ones delivered twice.
+///
+/// A record delivered again is the same whole line in another log object
+/// (or the same line of the same object, read twice). Identical lines
+/// inside one object are separate entries: a multi-object delete that names
+/// a key twice writes two equal `BATCH.DELETE.OBJECT` lines. So among the
+/// records equal in all 28 log columns (never on `request_id` alone: a
+/// multi-object delete and a copy share one), the object holding the most
+/// distinct lines of them keeps those lines, and the others are dropped.
+/// Sorted by `(request_time, source_file, source_line)`, the first such
+/// object and the first row of each of its lines are kept.
 pub fn dedupe_day(batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, u64)> {
     if batches.is_empty() {
         return Ok((Vec::new(), 0));
     }
-    let sorted = crate::ingest::sort_records(batches)?;
+    let sorted = sort_records(batches)?;
     let log_cols: Vec<_> = (0..schema::LOG_COLUMNS.len())
         .map(|i| std::sync::Arc::clone(sorted.column(i)))
         .collect();
@@ -53,11 +60,47 @@ pub fn dedupe_day(batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, u64)> {
             .collect(),
     )?;
     let rows = converter.convert_columns(&log_cols)?;
-    let mut seen = HashSet::with_capacity(rows.num_rows());
-    let keep: BooleanArray = (0..rows.num_rows())
-        .map(|i| Some(seen.insert(rows.row(i).as_ref().to_vec())))
-        .collect();
-    let kept = filter_record_batch(&sorted, &keep)?;
+    let files = sorted
+        .column(sorted.schema().index_of(schema::SOURCE_FILE)?)
+        .as_string::<i32>();
+    let lines = sorted
+        .column(sorted.schema().index_of(schema::SOURCE_LINE)?)
+        .as_primitive::<Int64Type>();
+    // Rows of each distinct record, in sorted order.
+    let mut groups: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(rows.num_rows());
+    for i in 0..rows.num_rows() {
+        groups.entry(rows.row(i).as_ref().to_vec()).or_default().push(i);
+    }
+    let mut keep = vec![true; rows.num_rows()];
+    for members in groups.values().filter(|m| m.len() > 1) {
+        // Within a record the rows sort by object, then line.
+        let object = |i: usize| (!files.is_null(i)).then(|| files.value(i));
+        let mut best: (usize, Option<&str>) = (0, None);
+        let mut at = 0;
+        while at < members.len() {
+            let o = object(members[at]);
+            let mut distinct = 0;
+            let mut last = None;
+            while at < members.len() && object(members[at]) == o {
+                let line = lines.value(members[at]);
+                distinct += usize::from(last != Some(line));
+                last = Some(line);
+                at += 1;
+            }
+            if distinct > best.0 {
+                best = (distinct, o);
+            }
+        }
+        let mut last = None;
+        for &i in members {
+            let line = lines.value(i);
+            keep[i] = object(i) == best.1 && last != Some(line);
+            if keep[i] {
+                last = Some(line);
+            }
+        }
+    }
+    let kept = filter_record_batch(&sorted, &BooleanArray::from(keep))?;
     let dropped = (sorted.num_rows() - kept.num_rows()) as u64;
     Ok((vec![kept], dropped))
 }
@@ -220,6 +263,43 @@ impl Lake {
         Ok(out)
     }
 
+    /// Every file the tables name that is missing, or not of the size
+    /// their commits recorded: `table/path: what is wrong`. Row counts come
+    /// from the commits' statistics, so a file deleted from under the lake
+    /// still counts until a query reads it; this looks at every file.
+    ///
+    /// # Errors
+    ///
+    /// A table cannot be opened or a lookup failed (other than "not found").
+    pub async fn verify(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for which in Table::ALL {
+            let Some(table) = self.open(which).await? else {
+                continue;
+            };
+            for f in Self::files(&table).await? {
+                let rel = format!("{}/{}", which.name(), f.path);
+                let size = match &self.remote {
+                    Some(r) => r.size_of(&rel).await?,
+                    None => match std::fs::metadata(self.table_dir(which).join(&f.path)) {
+                        Ok(m) => Some(m.len()),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(e).with_context(|| format!("looking up {rel}")),
+                    },
+                };
+                match size {
+                    None => problems.push(format!("{rel}: missing")),
+                    Some(n) if n as i64 != f.size => problems.push(format!(
+                        "{rel}: {n} bytes, but the table recorded {}",
+                        f.size
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// What the lake holds.
     pub async fn status(&self) -> Result<Status> {
         let mut st = Status::default();
@@ -263,6 +343,7 @@ impl Lake {
             }
         }
         st.last_runs = runs.into_values().rev().take(10).collect();
+        st.to_retry = super::retry::RetryList::read(self).await?.objects;
         Ok(st)
     }
 }
@@ -306,6 +387,11 @@ pub struct Status {
     pub last_runs: Vec<RunStatus>,
     /// Objects in the ledger.
     pub ledger_objects: u64,
+    /// Objects a run could not read, to be read again by the next.
+    pub to_retry: Vec<super::retry::Entry>,
+    /// With `--verify`: files the tables name that are missing or of the
+    /// wrong size (`None` when not verified).
+    pub problems: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -313,6 +399,33 @@ mod tests {
     use super::*;
     use crate::batch::LogBatchBuilder;
     use crate::parse::parse_line;
+
+    #[test]
+    fn equal_lines_of_one_object_are_kept_and_redeliveries_dropped() {
+        let b = br#"o b [06/Feb/2019:00:00:38 +0000] ip r ID1 BATCH.DELETE.OBJECT k1 - 204 - - 1 - - - -"#;
+        let rec = parse_line(b).expect("b");
+        let mut builder = LogBatchBuilder::default();
+        // One multi-object delete naming k1 twice: lines 2 and 3 of f.
+        builder.append(&rec, "f", 2);
+        builder.append(&rec, "f", 3);
+        // The same object delivered again as g, and f read twice.
+        builder.append(&rec, "g", 8);
+        builder.append(&rec, "g", 9);
+        builder.append(&rec, "f", 2);
+        let (kept, dropped) = dedupe_day(&[builder.finish()]).expect("dedupe");
+        assert_eq!((kept[0].num_rows(), dropped), (2, 3));
+        let src = kept[0].column(28).as_string::<i32>();
+        let line = kept[0].column(29).as_primitive::<Int64Type>();
+        let got: Vec<(&str, i64)> = (0..2).map(|i| (src.value(i), line.value(i))).collect();
+        assert_eq!(got, [("f", 2), ("f", 3)]);
+        // A redelivery holding fewer of them does not cut the count.
+        let mut builder = LogBatchBuilder::default();
+        builder.append(&rec, "a", 1);
+        builder.append(&rec, "b", 1);
+        builder.append(&rec, "b", 2);
+        let (kept, _) = dedupe_day(&[builder.finish()]).expect("dedupe");
+        assert_eq!(kept[0].num_rows(), 2);
+    }
 
     #[test]
     fn exact_duplicates_are_dropped_but_shared_request_ids_are_not() {

@@ -2,6 +2,7 @@
 //! recursively in sorted order so that every run sees the same sequence.
 
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -65,7 +66,7 @@ impl Object {
     pub fn file(path: &Path, meta: &std::fs::Metadata) -> Object {
         Object {
             location: Location::File(path.to_path_buf()),
-            name: path.display().to_string(),
+            name: path_name(path),
             size: meta.len(),
             modified: meta.modified().ok(),
             etag: None,
@@ -93,6 +94,63 @@ impl Object {
             Location::S3 { store, key, .. } => super::s3::open(store, key, self.size),
         }
     }
+}
+
+/// The name of a local path in tables and the ledger: its bytes, exactly,
+/// as text. A path that is UTF-8 is its own name; a byte that is not UTF-8
+/// is written `%XX`, and a `%` that would read as such an escape (or as
+/// `%25`) as `%25`, so two paths never share a name (`x\xff` and `x\xfe`
+/// both showed as `x\u{FFFD}` and were taken for one object). Names of
+/// ordinary paths are unchanged; [`name_path`] reads a name back.
+pub fn path_name(path: &Path) -> String {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid();
+        let mut rest = valid;
+        while let Some(i) = rest.find('%') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            out.push_str(if escape_value(after).is_some() { "%25" } else { "%" });
+            rest = after;
+        }
+        out.push_str(rest);
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The byte a `%XX` at the start of `after` (the text after a `%`) stands
+/// for in a [`path_name`]: one that is not UTF-8 on its own (0x80 and up),
+/// or `%` itself.
+fn escape_value(after: &str) -> Option<u8> {
+    let hex = after.get(..2)?;
+    let b = u8::from_str_radix(hex, 16).ok()?;
+    (hex.bytes().all(|c| c.is_ascii_hexdigit()) && (b >= 0x80 || b == b'%')).then_some(b)
+}
+
+/// The path a [`path_name`] was made from.
+pub fn name_path(name: &str) -> PathBuf {
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('%') {
+        bytes.extend_from_slice(&rest.as_bytes()[..i]);
+        let after = &rest[i + 1..];
+        match escape_value(after) {
+            Some(b) => {
+                bytes.push(b);
+                rest = &after[2..];
+            }
+            None => {
+                bytes.push(b'%');
+                rest = after;
+            }
+        }
+    }
+    bytes.extend_from_slice(rest.as_bytes());
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
 }
 
 /// A source that could not be read, and why.
@@ -168,6 +226,35 @@ fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn path_names_keep_every_byte_and_leave_ordinary_names_alone() {
+        let name = |b: &[u8]| path_name(Path::new(std::ffi::OsStr::from_bytes(b)));
+        assert_eq!(name(b"/logs/2024-03-01-00-00-00-AB"), "/logs/2024-03-01-00-00-00-AB");
+        assert_eq!(name("/logs/caf\u{e9} 100%".as_bytes()), "/logs/caf\u{e9} 100%");
+        assert_eq!(name(b"/x%41"), "/x%41");
+        assert_eq!(name(b"/x\xff"), "/x%FF");
+        assert_eq!(name(b"/x\xfe"), "/x%FE");
+        assert_eq!(name(b"/x%FF"), "/x%25FF");
+        assert_eq!(name(b"/x%25"), "/x%2525");
+        // Every byte string has its own name, and the name gives it back.
+        let mut names = std::collections::HashSet::new();
+        let mut strings = std::collections::HashSet::new();
+        let pieces: [&[u8]; 8] = [b"%", b"25", b"FF", b"ff", b"\xff", b"\xfe", b"\xc3", b"\xa9"];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let bytes = [b"/".as_slice(), a, b, c].concat();
+                    let n = name(&bytes);
+                    assert_eq!(name_path(&n).as_os_str().as_bytes(), &bytes[..], "{n}");
+                    names.insert(n);
+                    strings.insert(bytes);
+                }
+            }
+        }
+        assert_eq!(names.len(), strings.len());
+    }
 
     #[test]
     fn walks_sorted_and_reports_missing_paths() {

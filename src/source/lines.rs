@@ -100,7 +100,9 @@ impl<R: Read> ChunkReader<R> {
             carry: Vec::new(),
             next_line: 1,
             next_offset: 0,
-            chunk_size: chunk_size.max(1),
+            // A chunk no larger than a line may be: then a line past the
+            // limit is always the first of the buffer (see `next_chunk`).
+            chunk_size: chunk_size.clamp(1, max_line.max(1)),
             max_line: max_line.max(1),
             eof: false,
             failed: false,
@@ -122,12 +124,24 @@ impl<R: Read> ChunkReader<R> {
     /// Reading or decompressing failed; the chunks before it were whole.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         let mut buf = std::mem::take(&mut self.carry);
-        // Look for a newline in the new bytes only.
-        let mut scanned = buf.len();
+        // Bytes of `buf` known to hold no newline. The carry may hold some
+        // (what followed an overlong line), so it is searched too: it is
+        // usually part of one line.
+        let mut scanned = 0;
         loop {
             let target = buf.len().max(scanned) + self.chunk_size;
             if !self.eof && buf.len() < target {
                 self.fill(&mut buf, target)?;
+            }
+            // `buf` holds no newline before `scanned`, so its first line
+            // ends at the first newline after it: one past the limit is cut
+            // like a line that never ends, whether or not a newline follows
+            // (a 20 MB line ending in `\n` was read whole).
+            if buf.len() > self.max_line {
+                let first = memchr::memchr(b'\n', &buf[scanned.min(buf.len())..]).map(|i| scanned + i);
+                if first.is_none_or(|i| i > self.max_line) {
+                    return self.overlong(buf, first).map(Some);
+                }
             }
             let cut = if buf.len() >= self.chunk_size || self.eof {
                 memchr::memrchr(b'\n', &buf[scanned.min(buf.len())..]).map(|i| scanned + i)
@@ -137,9 +151,6 @@ impl<R: Read> ChunkReader<R> {
             if let Some(i) = cut {
                 self.carry = buf.split_off(i + 1);
                 return Ok(Some(self.emit(buf)));
-            }
-            if buf.len() > self.max_line {
-                return self.overlong(buf).map(Some);
             }
             if self.eof {
                 return Ok((!buf.is_empty()).then(|| self.emit(buf)));
@@ -177,13 +188,17 @@ impl<R: Read> ChunkReader<R> {
         chunk
     }
 
-    /// `buf` holds the start of a line longer than the limit and no `\n`:
-    /// keep its first `max_line` bytes and skip to the end of the line.
-    fn overlong(&mut self, mut buf: Vec<u8>) -> io::Result<Chunk> {
-        let mut length = buf.len() as u64;
+    /// `buf` starts with a line longer than the limit, which ends at
+    /// `newline` when `buf` holds its end: keep its first `max_line` bytes
+    /// and skip to the end of the line.
+    fn overlong(&mut self, mut buf: Vec<u8>, newline: Option<usize>) -> io::Result<Chunk> {
+        let mut length = newline.unwrap_or(buf.len()) as u64;
+        if let Some(i) = newline {
+            self.carry = buf.split_off(i + 1);
+        }
+        let mut newline = newline.is_some();
         buf.truncate(self.max_line);
         let mut scratch = vec![0u8; 64 * 1024];
-        let mut newline = false;
         while !newline && !self.eof {
             let n = match self.inner.read(&mut scratch) {
                 Ok(0) => {
@@ -297,6 +312,33 @@ mod tests {
         assert_eq!(got[2], (3, 20, b"next".to_vec(), false));
         assert!(got[3].3, "final line without newline is overlong too");
         assert_eq!(got[3].1, 25);
+    }
+
+    #[test]
+    fn a_long_line_is_overlong_whether_or_not_a_newline_follows() {
+        // The line's end may come in the same read as bytes past the
+        // limit: it must still be cut.
+        for (chunk, trickle) in [(8, 64), (8, 5), (4, 3), (64, 100), (1, 1)] {
+            let mut input = b"ok\n".to_vec();
+            input.extend_from_slice(&[b'x'; 20]);
+            input.extend_from_slice(b"\nnext\n");
+            input.extend_from_slice(&[b'y'; 20]);
+            let got = collect(&input, chunk, 8, trickle);
+            assert_eq!(got.len(), 4, "{chunk} {trickle}: {got:?}");
+            assert_eq!(got[0], (1, 0, b"ok".to_vec(), false));
+            assert_eq!(got[1], (2, 3, vec![b'x'; 8], true));
+            assert_eq!(got[2], (3, 24, b"next".to_vec(), false));
+            assert_eq!(got[3], (4, 29, vec![b'y'; 8], true));
+        }
+        let mut r = ChunkReader::with_sizes(&[b'z'; 30][..], 64, 8);
+        let c = r.next_chunk().expect("read").expect("a chunk");
+        assert_eq!(c.overlong, Some(30));
+        let mut with_nl = [b'z'; 31];
+        with_nl[30] = b'\n';
+        let mut r = ChunkReader::with_sizes(&with_nl[..], 64, 8);
+        let c = r.next_chunk().expect("read").expect("a chunk");
+        assert_eq!(c.overlong, Some(30), "the same length with its newline");
+        assert!(r.next_chunk().expect("read").is_none());
     }
 
     /// A reader that fails after some bytes.

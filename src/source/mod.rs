@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use discover::{DiscoverError, Location, Object, delivery_time, discover};
+pub use discover::{DiscoverError, Location, Object, delivery_time, discover, name_path, path_name};
 pub use lines::{Chunk, ChunkReader, Line, MAX_LINE};
 pub use s3::{ListStats, Prefetch, S3Options, S3Url};
 
@@ -112,6 +114,37 @@ pub fn decode<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn Read + S
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
     })
+}
+
+/// A reader that counts the bytes read through it.
+pub struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R> Counting<R> {
+    /// Counts what is read from `inner` into `count`.
+    pub fn new(inner: R, count: Arc<AtomicU64>) -> Self {
+        Counting { inner, count }
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a local log object for reading, decompressing it if needed, and
+/// counts the stored bytes read from it.
+///
+/// # Errors
+///
+/// The file cannot be opened or its first bytes cannot be read.
+pub fn open_counted(path: &Path, count: Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+    decode(Counting::new(File::open(path)?, count))
 }
 
 /// Opens a local log object for reading, decompressing it if needed.

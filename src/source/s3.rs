@@ -580,6 +580,8 @@ pub struct Prefetch {
     rx: tokio::sync::mpsc::Receiver<(usize, io::Result<Bytes>)>,
     objects: Vec<Object>,
     next: usize,
+    /// Stored bytes read so far from the last local file opened.
+    local_read: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Prefetch {
@@ -620,7 +622,16 @@ impl Prefetch {
             rx,
             objects,
             next: 0,
+            local_read: None,
         }
+    }
+
+    /// For the object last returned, when it is a local file: the bytes
+    /// read from it so far, as stored (compressed if it is).
+    pub fn stored_bytes_read(&self) -> Option<u64> {
+        self.local_read
+            .as_ref()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -639,8 +650,16 @@ impl Iterator for Prefetch {
                 ))),
                 None => Err(io::Error::other("prefetch stopped")),
             },
+            Location::File(path) => {
+                let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                self.local_read = Some(Arc::clone(&count));
+                super::open_counted(path, count)
+            }
             _ => object.open(),
         };
+        if !matches!(object.location, Location::File(_)) {
+            self.local_read = None;
+        }
         Some((object, reader))
     }
 }
