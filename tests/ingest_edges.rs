@@ -193,8 +193,10 @@ fn a_second_writer_waits_for_the_lock_or_fails_clearly() {
     assert_eq!(rows(&lake, Table::Ingested), 14);
 }
 
-#[test]
-fn other_delta_readers_see_the_same_lake() {
+/// What DuckDB's `delta_scan` and the Python `deltalake` package see of a
+/// lake (`tests/interop/read_lake.py`); `None` when no such Python is set
+/// up and it is not required.
+pub fn other_readers(lake: &Path) -> Option<serde_json::Value> {
     let python = match std::env::var("S3LOGS_PYTHON") {
         Ok(p) => p,
         Err(_) => {
@@ -204,17 +206,13 @@ fn other_delta_readers_see_the_same_lake() {
                 "S3LOGS_INTEROP=required but S3LOGS_PYTHON is not set"
             );
             eprintln!("S3LOGS_PYTHON not set (a Python with duckdb and deltalake); skipped");
-            return;
+            return None;
         }
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lake = dir.path().join("lake");
-    let (out, _) = ingest(&[&sample_logs()], &lake, &["--max-reject-ratio", "1"]);
-    assert_eq!(out.status.code(), Some(0));
     let script = crate::util::root().join("tests/interop/read_lake.py");
     let out = std::process::Command::new(python)
         .arg(script)
-        .arg(&lake)
+        .arg(lake)
         .output()
         .expect("python");
     assert!(
@@ -224,7 +222,33 @@ fn other_delta_readers_see_the_same_lake() {
         stderr(&out),
         String::from_utf8_lossy(&out.stdout)
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
+}
+
+/// Both other readers open the lake and count `rows` records.
+pub fn read_with_other_readers(lake: &Path, rows: usize, round: Option<usize>) {
+    let Some(seen) = other_readers(lake) else {
+        return;
+    };
+    for reader in ["duckdb", "deltalake"] {
+        assert_eq!(
+            seen[reader]["rows"].as_u64(),
+            Some(rows as u64),
+            "{reader}, round {round:?}: {seen}"
+        );
+    }
+    assert_eq!(seen["duckdb"]["per_date"], seen["deltalake"]["per_date"]);
+}
+
+#[test]
+fn other_delta_readers_see_the_same_lake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let (out, _) = ingest(&[&sample_logs()], &lake, &["--max-reject-ratio", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let Some(seen) = other_readers(&lake) else {
+        return;
+    };
     // What s3logs itself holds.
     let batches = Lake::new(&lake)
         .read_all_blocking(Table::Logs)

@@ -618,10 +618,25 @@ fn a_lake_on_s3_behaves_like_a_local_one() {
     let status = s3logs(ep, &["status", "--lake", lake, "--format", "json"], &[]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert_eq!(summary(&status)["ledger_objects"], 14);
+    // One object delivered again under another name, for compact to drop.
+    let again = tempfile::tempdir().expect("tempdir");
+    let object = "simple-prefix/photos-prod/2024-03-02-17-12-53-BF61189639E35AEE";
+    std::fs::copy(
+        sample_logs().join(object),
+        again.path().join("2024-03-02-17-12-53-AGAIN"),
+    )
+    .expect("copy");
+    seed(ep, "lake-redelivered", again.path(), "");
+    let more = s3logs(
+        ep,
+        &["ingest", "s3://lake-redelivered/", "--lake", lake],
+        &[],
+    );
+    assert_eq!(more.status.code(), Some(0), "{}", stderr(&more));
     let compact = s3logs(ep, &["compact", "--lake", lake], &[]);
     assert!(compact.status.success(), "{}", stderr(&compact));
     assert!(
-        stderr(&compact).contains("1 exact duplicate"),
+        stderr(&compact).contains("14 exact duplicate"),
         "{}",
         stderr(&compact)
     );
@@ -632,7 +647,7 @@ fn a_lake_on_s3_behaves_like_a_local_one() {
         &["query", "SELECT count(*) AS n FROM logs", "--lake", lake],
         &[],
     );
-    assert_eq!(String::from_utf8_lossy(&rows.stdout), "n\n259\n");
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "n\n260\n");
 }
 
 #[test]

@@ -21,3 +21,5 @@ mod upkeep;
 mod query;
 // s3:// sources against moto's S3 server.
 mod s3;
+// The lake against hostile input, queries and a flaky world.
+mod trust;

@@ -19,6 +19,18 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         &[],
     );
     ingest(&[&sample_logs()], &lake, &[]);
+    // One object delivered again under another name: its 14 records are
+    // true duplicates. The two equal lines inside the hard-cases object
+    // are two log entries, and both stay.
+    let again = dir.path().join("again");
+    std::fs::create_dir_all(&again).expect("mkdir");
+    let object = "simple-prefix/photos-prod/2024-03-02-17-12-53-BF61189639E35AEE";
+    std::fs::copy(
+        sample_logs().join(object),
+        again.join("2024-03-02-17-12-53-BF61189639E35AEE-again"),
+    )
+    .expect("copy");
+    ingest(&[&again], &lake, &[]);
     let out = cargo_bin_cmd!("s3logs")
         .args(["compact", "--lake"])
         .arg(&lake)
@@ -30,13 +42,14 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1 exact duplicate records dropped"), "{err}");
-    // 260 records less the one true duplicate; the multi-object delete's
-    // lines, which share a request id, all stay.
+    assert!(err.contains("14 exact duplicate records dropped"), "{err}");
+    // 274 records less the 14 delivered twice; the multi-object delete's
+    // lines, which share a request id, and the two equal lines of one
+    // object all stay.
     let batches = Lake::new(&lake)
         .read_all_blocking(Table::Logs)
         .expect("read");
-    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 259);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 260);
 
     let status = cargo_bin_cmd!("s3logs")
         .args(["status", "--format", "json", "--lake"])
@@ -44,9 +57,9 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         .output()
         .expect("run");
     let st: Value = serde_json::from_slice(&status.stdout).expect("json");
-    assert_eq!(st["ledger_objects"], 14);
+    assert_eq!(st["ledger_objects"], 15);
     assert_eq!(st["rejects"]["bad_time"], 1);
-    assert_eq!(st["last_runs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(st["last_runs"].as_array().map(Vec::len), Some(3));
     for day in st["days"].as_object().expect("days").values() {
         assert_eq!(day["files"], 1, "one file per day after compaction");
     }
@@ -56,7 +69,7 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         .values()
         .map(|d| d["rows"].as_i64().unwrap_or(0))
         .sum();
-    assert_eq!(rows, 259);
+    assert_eq!(rows, 260);
 
     let before = parquet_files(&lake.join("logs"));
     let out = cargo_bin_cmd!("s3logs")

@@ -26,9 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use arrow::compute::{
-    filter_record_batch,
-};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Add;
 use rayon::prelude::*;
@@ -41,8 +39,8 @@ use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_p
 use crate::parse::parse_line;
 use crate::schema;
 use crate::source::{
-    path_name,
     Chunk, ChunkReader, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
+    path_name,
 };
 
 pub use summary::{DaySummary, LagHistogram, Summary};
@@ -386,9 +384,9 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     let outcome = run_locked(opts, &rt, &lake, started);
     // A first run that failed, or read nothing, leaves no lake behind (a
     // missing bucket used to leave an empty one).
-    let failed = outcome
-        .as_ref()
-        .map_or(true, |o| !o.summary.committed && !o.summary.errors.is_empty());
+    let failed = outcome.as_ref().map_or(true, |o| {
+        !o.summary.committed && !o.summary.errors.is_empty()
+    });
     if fresh && failed {
         lake.remove_unborn();
     } else if let Ok(o) = &outcome
@@ -461,7 +459,8 @@ fn run_locked(
     let mut found = found.objects;
 
     // Objects that failed before are read whatever the listing window.
-    let mut retry = rt.block_on(RetryList::read(lake))?;
+    let stored_retry = rt.block_on(RetryList::read(lake))?;
+    let mut retry = stored_retry.clone();
     let prefixes = retry::source_prefixes(&opts.sources);
     retry.remove(|o| seen.contains_key(o));
     let listed: BTreeSet<String> = found.iter().map(|o| o.name.clone()).collect();
@@ -513,7 +512,10 @@ fn run_locked(
                 continue;
             }
         };
-        if lake_prefix.as_ref().is_some_and(|p| name.starts_with(p.as_str())) {
+        if lake_prefix
+            .as_ref()
+            .is_some_and(|p| name.starts_with(p.as_str()))
+        {
             summary.objects_in_lake += 1;
             continue;
         }
@@ -786,16 +788,18 @@ fn run_locked(
 
     // The objects to read again: this run's failures join the list before
     // anything is committed, and leave it once their records are.
-    let retry_before = retry.clone();
     for &i in &failed {
         let why = tallies[i].failed.as_deref().unwrap_or_default();
         retry.failed(&todo[i].1, why, &run_id);
     }
-    if retry != retry_before {
+    if retry != stored_retry {
         rt.block_on(retry.write(lake))?;
     }
 
-    let mut version = logs_table.as_ref().and_then(|t| t.version()).map(|v| v as i64);
+    let mut version = logs_table
+        .as_ref()
+        .and_then(|t| t.version())
+        .map(|v| v as i64);
     if !entries.is_empty() {
         version = Some(commit(
             rt, lake, seq, &run_id, &entries, &flushed, &rejects, replaced, &todo, &tallies,
@@ -945,7 +949,8 @@ fn commit(
     if !replaced.is_empty() {
         for which in Table::ALL {
             let table = rt.block_on(lake.open_or_create(which))?;
-            let (gone, added) = rt.block_on(without_objects(lake, &table, which, &replaced, seq))?;
+            let (gone, added) =
+                rt.block_on(without_objects(lake, &table, which, &replaced, seq))?;
             removes.insert(which, gone);
             adds.entry(which).or_default().extend(added);
         }
@@ -1101,9 +1106,7 @@ fn read_objects(objects: Vec<Object>, tx: SyncSender<Read>) {
                 return;
             }
         }
-        if !failed
-            && let Some(path) = object.local_path()
-        {
+        if !failed && let Some(path) = object.local_path() {
             let meta = std::fs::metadata(path).ok();
             let size = prefetch.stored_bytes_read();
             // The file's time now, if it is still as long as what was read;
@@ -1158,7 +1161,11 @@ impl Bundle<'_> {
                 return false;
             }
         }
-        self.done.is_empty() || self.tx.send(Read::Done(std::mem::take(&mut self.done))).is_ok()
+        self.done.is_empty()
+            || self
+                .tx
+                .send(Read::Done(std::mem::take(&mut self.done)))
+                .is_ok()
     }
 }
 

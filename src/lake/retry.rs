@@ -155,7 +155,10 @@ fn find_s3(url: &S3Url, name: &str, opts: &S3Options) -> Found {
             name: name.to_string(),
             size: meta.size,
             modified: Some(SystemTime::from(meta.last_modified)),
-            etag: meta.e_tag.as_deref().map(|e| e.trim_matches('"').to_string()),
+            etag: meta
+                .e_tag
+                .as_deref()
+                .map(|e| e.trim_matches('"').to_string()),
         }),
         Err(object_store::Error::NotFound { .. }) => Found::Gone("not found".into()),
         Err(e) => Found::Failed(e.to_string()),

@@ -69,7 +69,10 @@ pub fn dedupe_day(batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, u64)> {
     // Rows of each distinct record, in sorted order.
     let mut groups: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(rows.num_rows());
     for i in 0..rows.num_rows() {
-        groups.entry(rows.row(i).as_ref().to_vec()).or_default().push(i);
+        groups
+            .entry(rows.row(i).as_ref().to_vec())
+            .or_default()
+            .push(i);
     }
     let mut keep = vec![true; rows.num_rows()];
     for members in groups.values().filter(|m| m.len() > 1) {

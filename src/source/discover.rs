@@ -111,7 +111,11 @@ pub fn path_name(path: &Path) -> String {
         while let Some(i) = rest.find('%') {
             out.push_str(&rest[..i]);
             let after = &rest[i + 1..];
-            out.push_str(if escape_value(after).is_some() { "%25" } else { "%" });
+            out.push_str(if escape_value(after).is_some() {
+                "%25"
+            } else {
+                "%"
+            });
             rest = after;
         }
         out.push_str(rest);
@@ -231,8 +235,14 @@ mod tests {
     #[test]
     fn path_names_keep_every_byte_and_leave_ordinary_names_alone() {
         let name = |b: &[u8]| path_name(Path::new(std::ffi::OsStr::from_bytes(b)));
-        assert_eq!(name(b"/logs/2024-03-01-00-00-00-AB"), "/logs/2024-03-01-00-00-00-AB");
-        assert_eq!(name("/logs/caf\u{e9} 100%".as_bytes()), "/logs/caf\u{e9} 100%");
+        assert_eq!(
+            name(b"/logs/2024-03-01-00-00-00-AB"),
+            "/logs/2024-03-01-00-00-00-AB"
+        );
+        assert_eq!(
+            name("/logs/caf\u{e9} 100%".as_bytes()),
+            "/logs/caf\u{e9} 100%"
+        );
         assert_eq!(name(b"/x%41"), "/x%41");
         assert_eq!(name(b"/x\xff"), "/x%FF");
         assert_eq!(name(b"/x\xfe"), "/x%FE");
@@ -241,7 +251,9 @@ mod tests {
         // Every byte string has its own name, and the name gives it back.
         let mut names = std::collections::HashSet::new();
         let mut strings = std::collections::HashSet::new();
-        let pieces: [&[u8]; 8] = [b"%", b"25", b"FF", b"ff", b"\xff", b"\xfe", b"\xc3", b"\xa9"];
+        let pieces: [&[u8]; 8] = [
+            b"%", b"25", b"FF", b"ff", b"\xff", b"\xfe", b"\xc3", b"\xa9",
+        ];
         for a in pieces {
             for b in pieces {
                 for c in pieces {

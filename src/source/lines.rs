@@ -138,7 +138,8 @@ impl<R: Read> ChunkReader<R> {
             // like a line that never ends, whether or not a newline follows
             // (a 20 MB line ending in `\n` was read whole).
             if buf.len() > self.max_line {
-                let first = memchr::memchr(b'\n', &buf[scanned.min(buf.len())..]).map(|i| scanned + i);
+                let first =
+                    memchr::memchr(b'\n', &buf[scanned.min(buf.len())..]).map(|i| scanned + i);
                 if first.is_none_or(|i| i > self.max_line) {
                     return self.overlong(buf, first).map(Some);
                 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use discover::{DiscoverError, Location, Object, delivery_time, discover, name_path, path_name};
+pub use discover::{
+    DiscoverError, Location, Object, delivery_time, discover, name_path, path_name,
+};
 pub use lines::{Chunk, ChunkReader, Line, MAX_LINE};
 pub use s3::{ListStats, Prefetch, S3Options, S3Url};
 
