@@ -723,3 +723,121 @@ fn a_held_lease_makes_a_second_writer_wait_and_an_expired_one_is_taken_over() {
     let taken = s3logs(ep, &args, &[]);
     assert_eq!(taken.status.code(), Some(0), "{}", stderr(&taken));
 }
+
+/// An HTTP proxy that answers `500 Internal Server Error` to every GET of a
+/// key containing `fail`, and passes every other request through (one
+/// request per connection).
+fn failing_proxy(endpoint: &str, fail: &'static str) -> String {
+    let upstream: SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut head = Vec::new();
+                loop {
+                    let mut line = Vec::new();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let end = line == b"\r\n";
+                    // One request per connection: the server closes after it.
+                    if !line.to_ascii_lowercase().starts_with(b"connection:") {
+                        head.extend_from_slice(if end {
+                            b"Connection: close\r\n\r\n"
+                        } else {
+                            &line
+                        });
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                let mut client = client;
+                if head.starts_with(b"GET ")
+                    && head
+                        .split(|&b| b == b'\n')
+                        .next()
+                        .is_some_and(|l| String::from_utf8_lossy(l).contains(fail))
+                {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                if server.write_all(&head).is_err() {
+                    return;
+                }
+                let mut server_out = server.try_clone().expect("clone");
+                // A request body (PUT) follows its head.
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut reader, &mut server_out);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn an_object_that_failed_is_read_again_past_the_listing_window() {
+    let Some(moto) = moto() else { return };
+    seed(&moto.endpoint, "retries", &sample_logs(), "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let lake_s = lake.display().to_string();
+    let retries = [("S3LOGS_S3_RETRIES", "1"), ("S3LOGS_S3_RETRY_SECS", "2")];
+    let args = [
+        "ingest",
+        "s3://retries/",
+        "--lake",
+        &lake_s,
+        "--max-reject-ratio",
+        "1",
+    ];
+    // One object of the first day answers 500, however often it is asked.
+    let proxy = failing_proxy(&moto.endpoint, "2024-03-01-09-05-46");
+    let first = s3logs(
+        &proxy,
+        &[&args[..], &["--summary-json", "-"]].concat(),
+        &retries,
+    );
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("2024-03-01-09-05-46"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(summary(&first)["objects_to_retry"], 1);
+    ledger_agrees_with_data(&lake_s);
+    // The next run lists from the high-water mark (days after that
+    // object's), as an hourly run does: the object is read all the same.
+    let next = s3logs(
+        &moto.endpoint,
+        &[&args[..], &["--summary-json", "-"]].concat(),
+        &[],
+    );
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    let s = summary(&next);
+    assert_eq!(s["objects_retried"], 1, "{s}");
+    assert_eq!(s["objects_to_retry"], 0, "{s}");
+    assert!(
+        s["days"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["date"] == "2024-03-01")),
+        "{s}"
+    );
+    ledger_agrees_with_data(&lake_s);
+    assert_eq!(dump(&lake), dump(local_lake()));
+}
