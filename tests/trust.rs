@@ -260,6 +260,64 @@ fn the_same_object_given_twice_is_read_once() {
     assert_eq!(summary["objects_found"], 1);
     assert_eq!(rows(&lake, Table::Logs), 5);
     assert_eq!(rows(&lake, Table::Ingested), 1);
+    // So do `query --raw` and `check`.
+    let raw = s3logs(&[
+        os("query"),
+        os("SELECT count(*) AS n FROM logs"),
+        os("--raw"),
+        src.as_os_str(),
+        file.as_os_str(),
+        again.as_os_str(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&raw.stdout),
+        "n\n5\n",
+        "{}",
+        stderr(&raw)
+    );
+    let check = s3logs(&[
+        os("check"),
+        src.as_os_str(),
+        file.as_os_str(),
+        os("--format"),
+        os("json"),
+    ]);
+    let report: Value = serde_json::from_slice(&check.stdout).expect("json");
+    assert_eq!(report["total"]["records"], 5, "{report}");
+}
+
+#[test]
+fn a_raw_query_comes_before_or_after_its_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = source(dir.path(), 5);
+    let sql = os("SELECT count(*) AS n FROM logs");
+    for args in [
+        vec![os("query"), os("--raw"), src.as_os_str(), sql],
+        vec![
+            os("query"),
+            sql,
+            os("--raw"),
+            src.as_os_str(),
+            src.as_os_str(),
+        ],
+    ] {
+        let out = s3logs(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n5\n");
+    }
+    // The README's own example.
+    let out = s3logs(&[
+        os("query"),
+        os("--raw"),
+        sample_logs().as_os_str(),
+        os("audit/access_denied"),
+        os("--format"),
+        os("csv"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = s3logs(&[os("query"), os("--raw"), src.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no query given"), "{}", stderr(&out));
 }
 
 #[test]

@@ -16,16 +16,18 @@ use s3logs::sql::{Sources, context, execute};
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// SQL text, the name of a bundled query (see `s3logs queries`), or
-    /// @FILE to read SQL from a file.
-    query: String,
+    /// @FILE to read SQL from a file. It may also come last, after the
+    /// paths of `--raw`: `s3logs query --raw LOGS... QUERY`.
+    query: Option<String>,
 
     /// The lake's folder, or an s3://bucket/prefix URL.
     #[arg(long, env = "S3LOGS_LAKE", default_value = "s3logs-lake")]
     lake: PathBuf,
 
     /// Query raw log files, folders or s3://bucket/prefix URLs directly as
-    /// `logs` and `rejects`, without ingesting.
-    #[arg(long, num_args = 1..)]
+    /// `logs` and `rejects`, without ingesting. With no query before it,
+    /// its last value is the query.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     raw: Vec<PathBuf>,
 
     #[command(flatten)]
@@ -83,8 +85,21 @@ fn resolve(arg: &str) -> anyhow::Result<Query> {
     Query::parse("adhoc", arg)
 }
 
-pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let query = resolve(&args.query)?;
+pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
+    // `--raw` takes every value after it, so `query --raw LOGS QUERY` hands
+    // it the query too: then the query is its last value.
+    let text = match args.query.take() {
+        Some(q) => q,
+        None if args.raw.len() >= 2 => args
+            .raw
+            .pop()
+            .map(|q| q.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        None => bail!(
+            "no query given: s3logs query QUERY [--raw PATH...], or s3logs query --raw PATH... QUERY"
+        ),
+    };
+    let query = resolve(&text)?;
     let given: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let params = query.bind(&given)?;
     let format = match args.format {

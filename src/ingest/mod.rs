@@ -1238,6 +1238,28 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_gets_the_size_read_not_the_size_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("growing.log");
+        std::fs::write(&path, b"a line\n".repeat(100)).expect("write");
+        let meta = std::fs::metadata(&path).expect("meta");
+        // Listed when it held 10 bytes; it had grown by the time it was read.
+        let mut object = Object::file(&path, &meta);
+        object.size = 10;
+        let (tx, rx) = sync_channel(16);
+        std::thread::spawn(move || read_objects(vec![object], tx));
+        let mut stored = None;
+        for msg in rx.iter() {
+            if let Read::Done(done) = msg {
+                stored = done.first().map(|(_, s)| *s);
+            }
+        }
+        let stored = stored.expect("a Done message");
+        assert_eq!(stored.size, Some(700));
+        assert_eq!(stored.modified, retry::micros(meta.modified().ok()));
+    }
+
+    #[test]
     fn small_chunks_travel_together_in_order_and_large_ones_alone() {
         let (tx, rx) = sync_channel(16);
         let mut bundle = Bundle {

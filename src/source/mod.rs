@@ -76,6 +76,16 @@ pub fn find(sources: &[PathBuf], sel: &Selection) -> Found {
             found.errors.extend(errors);
         }
     }
+    // A source given twice, or a file and its folder, is read once: the
+    // first time it is found.
+    let mut seen = std::collections::HashSet::new();
+    found.objects.retain(|o| {
+        let key = match o.local_path() {
+            Some(p) => std::fs::canonicalize(p).map_or_else(|_| o.name.clone(), |c| path_name(&c)),
+            None => o.name.clone(),
+        };
+        seen.insert(key)
+    });
     found
 }
 
