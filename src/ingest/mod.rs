@@ -423,24 +423,21 @@ fn run_locked(
         Some(t) => rt.block_on(ledger::read(lake, t))?,
         None => BTreeMap::new(),
     };
-    // Days that held data before this run, and before the runs just
-    // completed (whose records are reported as this run's).
+    // Days that held data before this run and the runs it just completed
+    // (whose records it reports as its own): records into them are late.
     let recovered_paths: BTreeSet<&str> = recovered
         .iter()
         .flat_map(|m| m.adds.get(&Table::Logs).into_iter().flatten())
         .map(|a| a.path.as_str())
         .collect();
     let mut existing_days = BTreeSet::new();
-    let mut days_before_recovery = BTreeSet::new();
     if let Some(t) = &logs_table {
         for f in rt.block_on(Lake::files(t))? {
-            let Some(date) = f.partition.get(schema::DATE).cloned().flatten() else {
-                continue;
-            };
-            if !recovered_paths.contains(f.path.as_str()) {
-                days_before_recovery.insert(date.clone());
+            if !recovered_paths.contains(f.path.as_str())
+                && let Some(date) = f.partition.get(schema::DATE).cloned().flatten()
+            {
+                existing_days.insert(date);
             }
-            existing_days.insert(date);
         }
     }
 
@@ -463,7 +460,7 @@ fn run_locked(
     let mut retry = stored_retry.clone();
     let prefixes = retry::source_prefixes(&opts.sources);
     retry.remove(|o| seen.contains_key(o));
-    let listed: BTreeSet<String> = found.iter().map(|o| o.name.clone()).collect();
+    let listed: BTreeSet<String> = found.iter().filter_map(|o| ledger_name(o).ok()).collect();
     let mut gone = BTreeSet::new();
     for entry in &retry.objects {
         if !retry::under(&entry.object, &prefixes) || listed.contains(&entry.object) {
@@ -504,10 +501,9 @@ fn run_locked(
     let mut todo: Vec<(Object, String)> = Vec::new();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
     for object in found {
-        let name = match object.local_path().map(std::fs::canonicalize) {
-            None => object.name.clone(),
-            Some(Ok(p)) => path_name(&p),
-            Some(Err(e)) => {
+        let name = match ledger_name(&object) {
+            Ok(name) => name,
+            Err(e) => {
                 summary.errors.push(format!("{}: {e}", object.name));
                 continue;
             }
@@ -836,7 +832,7 @@ fn run_locked(
                 .ok()
                 .flatten()
                 .map_or(0, |s| s.num_records.max(0) as u64);
-            let late = days_before_recovery.contains(&date);
+            let late = existing_days.contains(&date);
             let e = changed.entry(date).or_insert((0, late));
             e.0 += rows;
         }
@@ -966,6 +962,15 @@ fn commit(
     let at = rt.block_on(lake.write_manifest(&manifest))?;
     crash_point("after-manifest");
     rt.block_on(lake.commit_manifest(&at, &manifest))
+}
+
+/// The name of an object in the ledger and `source_file`: its key on S3,
+/// its canonical path on disk (see [`path_name`]).
+fn ledger_name(object: &Object) -> std::io::Result<String> {
+    match object.local_path() {
+        None => Ok(object.name.clone()),
+        Some(p) => Ok(path_name(&std::fs::canonicalize(p)?)),
+    }
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

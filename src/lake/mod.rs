@@ -27,7 +27,7 @@ pub mod remote;
 pub mod retry;
 pub mod upkeep;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -509,24 +509,6 @@ impl Lake {
             (ManifestAt::Key(k), None) => bail!("{k}: a manifest key on a local lake"),
         }
         Ok(logs_version)
-    }
-
-    /// The dates that hold data in the `logs` table.
-    pub async fn dates(table: &DeltaTable) -> Result<BTreeSet<String>> {
-        let files: Vec<_> = table
-            .get_active_add_actions_by_partitions(&[])
-            .try_collect()
-            .await
-            .context("listing the logs table's files")?;
-        Ok(files
-            .iter()
-            .filter_map(|f| {
-                f.partition_values_map()
-                    .get(schema::DATE)
-                    .cloned()
-                    .flatten()
-            })
-            .collect())
     }
 
     /// Active files of a table with their partition values, sizes and row
