@@ -281,7 +281,7 @@ impl LogBatchBuilder {
         if w[DATE] {
             self.date
                 .builder
-                .append_value(rec.request_time.div_euclid(MICROS_PER_DAY) as i32);
+                .append_value(crate::civil::day_of(rec.request_time));
         }
         self.rows += 1;
     }
@@ -448,9 +448,6 @@ impl<T: ArrowPrimitiveType> Reuse for PrimitiveBuilder<T> {
         Some(PrimitiveBuilder::new_from_buffer(values, None).with_data_type(data_type))
     }
 }
-
-/// Microseconds in a day: `request_time` to `date`.
-pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// One line that could not be read, as stored in the `rejects` table.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::parse::days_from_civil;
+use crate::civil::{civil_from_days, days_from_civil};
 
 /// An owned record, rendered to a log line by [`OwnedRecord::render`].
 /// Text fields are `None` for `-`.
@@ -75,20 +75,6 @@ pub fn format_time(micros: i64) -> String {
         sod / 60 % 60,
         sod % 60
     )
-}
-
-/// The inverse of [`days_from_civil`]: (year, month, day).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 impl OwnedRecord {

@@ -20,6 +20,7 @@
 //! - [`parse`]: one line to a [`parse::LogRecord`] borrowing the line, or a
 //!   [`parse::ParseLineError`] with a reason code and byte offset.
 //! - [`schema`]: the table contract (column names, types, order).
+//! - [`civil`]: days, dates and times, for every module that counts them.
 //! - [`source`]: finding objects (local folders, `s3://` prefixes),
 //!   fetching and decompressing them, cutting them into chunks of whole
 //!   lines that any thread can parse.
@@ -42,6 +43,7 @@
 
 pub mod batch;
 pub mod check;
+pub mod civil;
 pub mod corpus;
 pub mod ingest;
 pub mod lake;

@@ -44,7 +44,7 @@ fn per_day(lake: &Path) -> BTreeMap<String, u64> {
     for b in rows(lake, Table::Logs) {
         let dates = b.column(30).as_primitive::<Date32Type>();
         for i in 0..b.num_rows() {
-            let d = s3logs::ingest::date_string(dates.value(i));
+            let d = s3logs::civil::date_string(dates.value(i));
             *out.entry(d).or_default() += 1;
         }
     }
@@ -172,7 +172,7 @@ fn late_objects_land_in_old_days_and_are_reported() {
         for i in 0..b.num_rows() {
             if bucket.value(i) == "static-site" {
                 *static_days
-                    .entry(s3logs::ingest::date_string(dates.value(i)))
+                    .entry(s3logs::civil::date_string(dates.value(i)))
                     .or_insert(0) += 1;
             }
         }

@@ -49,7 +49,7 @@ pub fn row_json(batch: &RecordBatch, row: usize) -> Map<String, Value> {
                     let days = col
                         .as_primitive::<arrow::datatypes::Date32Type>()
                         .value(row);
-                    json!(s3logs::ingest::date_string(days))
+                    json!(s3logs::civil::date_string(days))
                 }
                 DataType::Timestamp(..) => {
                     json!(iso(col

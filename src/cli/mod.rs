@@ -227,8 +227,5 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 
 /// `YYYY-MM-DD` to days since the epoch.
 fn parse_day(s: &str) -> Result<i32, String> {
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))?;
-    Ok(d.signed_duration_since(chrono::NaiveDate::default())
-        .num_days() as i32)
+    s3logs::civil::parse_date(s).ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
 }

@@ -58,9 +58,9 @@ pub struct StatusArgs {
 }
 
 fn parse_date(s: &str) -> Result<String, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|e| format!("expected YYYY-MM-DD: {e}"))
+    s3logs::civil::parse_date(s)
+        .map(s3logs::civil::date_string)
+        .ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

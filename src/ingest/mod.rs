@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
@@ -31,11 +31,15 @@ use arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Add;
 use rayon::prelude::*;
 
-use crate::batch::{BATCH_ROWS, LogBatchBuilder, MICROS_PER_DAY, Reject, RejectBatchBuilder};
+use crate::batch::{BATCH_ROWS, LogBatchBuilder, Reject, RejectBatchBuilder};
+use crate::civil::{self, date_string};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
 use crate::lake::retry::{self, RetryList};
-use crate::lake::{Lake, Table, crash_point, read_parquet, write_parquet, write_parquet_iter};
+use crate::lake::{
+    Lake, Table, add_action, crash_point, read_parquet, remove_action, write_parquet,
+    write_parquet_iter,
+};
 use crate::parse::parse_line;
 use crate::schema;
 use crate::source::{
@@ -132,16 +136,6 @@ struct Stored {
 /// alone.
 const BUNDLE_BYTES: usize = 1 << 20;
 
-fn day_of(micros: i64) -> i32 {
-    micros.div_euclid(MICROS_PER_DAY) as i32
-}
-
-/// `YYYY-MM-DD` of a Date32 value.
-pub fn date_string(day: i32) -> String {
-    let (y, m, d) = crate::corpus::civil_from_days(i64::from(day));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 fn parse_chunk(
     object: usize,
     source: &str,
@@ -207,7 +201,7 @@ fn parse_chunk(
 /// Splits a batch of records into one batch per UTC day.
 fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
     let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
-    let days: Vec<i32> = times.values().iter().map(|&t| day_of(t)).collect();
+    let days: Vec<i32> = times.values().iter().map(|&t| civil::day_of(t)).collect();
     let distinct: BTreeSet<i32> = days.iter().copied().collect();
     if distinct.len() <= 1 {
         return Ok(distinct.into_iter().map(|d| (d, batch.clone())).collect());
@@ -292,61 +286,6 @@ fn write_day(dir: &Path, job: &FlushJob) -> Result<Flushed> {
         last,
         objects: job.objects.clone(),
     })
-}
-
-/// `YYYY-MM-DD` to days since the epoch.
-pub(crate) fn day_number(date: &str) -> Result<i32> {
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .with_context(|| format!("the date {date:?}"))?;
-    Ok(chrono::Datelike::num_days_from_ce(&d) - 719_163)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of microseconds since the epoch.
-pub(crate) fn iso_seconds(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-fn iso_millis(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
-}
-
-pub(crate) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// The Delta `add` action of a file written into a table.
-pub(crate) fn add_action(
-    rel_path: &str,
-    size: i64,
-    rows: i64,
-    day: Option<i32>,
-    times: Option<(i64, i64)>,
-) -> Add {
-    let mut stats = serde_json::json!({ "numRecords": rows });
-    if let Some((lo, hi)) = times {
-        stats["minValues"] = serde_json::json!({ "request_time": iso_millis(lo) });
-        // Millisecond precision: round the maximum up so pruning stays safe.
-        stats["maxValues"] = serde_json::json!({ "request_time": iso_millis(hi + 999) });
-        stats["nullCount"] = serde_json::json!({ "request_time": 0 });
-    }
-    Add {
-        path: rel_path.to_string(),
-        partition_values: day
-            .map(|d| (schema::DATE.to_string(), Some(date_string(d))))
-            .into_iter()
-            .collect(),
-        size,
-        modification_time: now_micros() / 1000,
-        data_change: true,
-        stats: Some(stats.to_string()),
-        ..Add::default()
-    }
 }
 
 /// Per-object tallies for the ledger.
@@ -565,11 +504,7 @@ fn run_locked(
         // modification time, which is right only if the copy kept S3's (as
         // `aws s3 sync` does, and git or a plain `cp` do not): lags by file
         // time are reported apart.
-        let modified = |o: &Object| {
-            o.modified
-                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_micros() as i64)
-        };
+        let modified = |o: &Object| retry::micros(o.modified);
         let (delivered, by_file_time): (Vec<Option<i64>>, Vec<bool>) = todo
             .iter()
             .map(|(o, name)| match delivery_time(name) {
@@ -762,7 +697,7 @@ fn run_locked(
     }
 
     // Ledger entries for the objects read whole.
-    let now = now_micros();
+    let now = civil::now_micros();
     let entries: Vec<Entry> = todo
         .iter()
         .zip(&tallies)
@@ -1014,15 +949,7 @@ async fn without_objects(
         if !hit {
             continue;
         }
-        removes.push(deltalake::kernel::Remove {
-            path: f.path.clone(),
-            deletion_timestamp: Some(now_micros() / 1000),
-            data_change: true,
-            extended_file_metadata: Some(true),
-            partition_values: Some(f.partition.clone().into_iter().collect()),
-            size: Some(f.size),
-            ..Default::default()
-        });
+        removes.push(remove_action(&f));
         let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
             continue;
@@ -1031,13 +958,12 @@ async fn without_objects(
             .path
             .replace(".zstd.parquet", &format!("-x{seq:06}.zstd.parquet"));
         let w = write_parquet(&dir.join(&rel), Arc::clone(&schema), &kept)?;
-        let day = f
-            .partition
-            .get(schema::DATE)
-            .cloned()
-            .flatten()
-            .map(|d| day_number(&d))
-            .transpose()?;
+        let day = match f.partition.get(schema::DATE).cloned().flatten() {
+            Some(d) => Some(
+                civil::parse_date(&d).with_context(|| format!("the date {d:?} of {}", f.path))?,
+            ),
+            None => None,
+        };
         adds.push(add_action(&rel, w.size, w.rows, day, None));
     }
     Ok((removes, adds))

@@ -47,7 +47,7 @@ pub use parquet_file::{
     WrittenFile, read_parquet, write_parquet, write_parquet_iter, writer_properties,
 };
 
-use crate::schema;
+use crate::{civil, schema};
 
 /// The Delta application id under which runs record their sequence number.
 pub const APP_ID: &str = "s3logs";
@@ -608,6 +608,50 @@ pub fn validate_adds(table: Table, adds: &[Add]) -> Result<()> {
     Ok(())
 }
 
+/// The Delta `add` action of a file written into a table: in the `date`
+/// partition `day` when given, with the range of its `request_time` values
+/// when known.
+pub fn add_action(
+    rel_path: &str,
+    size: i64,
+    rows: i64,
+    day: Option<i32>,
+    times: Option<(i64, i64)>,
+) -> Add {
+    let mut stats = serde_json::json!({ "numRecords": rows });
+    if let Some((lo, hi)) = times {
+        stats["minValues"] = serde_json::json!({ "request_time": civil::iso_millis(lo) });
+        // Millisecond precision: round the maximum up so pruning stays safe.
+        stats["maxValues"] = serde_json::json!({ "request_time": civil::iso_millis(hi + 999) });
+        stats["nullCount"] = serde_json::json!({ "request_time": 0 });
+    }
+    Add {
+        path: rel_path.to_string(),
+        partition_values: day
+            .map(|d| (schema::DATE.to_string(), Some(civil::date_string(d))))
+            .into_iter()
+            .collect(),
+        size,
+        modification_time: civil::now_micros() / 1000,
+        data_change: true,
+        stats: Some(stats.to_string()),
+        ..Add::default()
+    }
+}
+
+/// The Delta `remove` action of an active file.
+pub fn remove_action(f: &FileInfo) -> deltalake::kernel::Remove {
+    deltalake::kernel::Remove {
+        path: f.path.clone(),
+        deletion_timestamp: Some(civil::now_micros() / 1000),
+        data_change: true,
+        extended_file_metadata: Some(true),
+        partition_values: Some(f.partition.clone().into_iter().collect()),
+        size: Some(f.size),
+        ..Default::default()
+    }
+}
+
 /// Sorts records by `request_time`, then `source_file`, `source_line`: a
 /// total order, so a table's files do not depend on arrival order.
 ///
@@ -670,9 +714,8 @@ impl Lake {
                     .cloned()
                     .flatten()
                     .unwrap_or_default();
-                let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                let days = crate::civil::parse_date(&date)
                     .with_context(|| format!("partition value {date:?} of {}", f.path))?;
-                let days = chrono::Datelike::num_days_from_ce(&day) - 719_163;
                 let mut cols = b.columns().to_vec();
                 cols.push(std::sync::Arc::new(arrow::array::Date32Array::from(
                     vec![days; b.num_rows()],

@@ -10,7 +10,7 @@
 //! An object that no longer exists is reported once, then dropped.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -167,8 +167,7 @@ fn find_s3(url: &S3Url, name: &str, opts: &S3Options) -> Found {
 
 /// Microseconds since the epoch of a modification time.
 pub fn micros(t: Option<SystemTime>) -> Option<i64> {
-    t.and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-        .map(|d: Duration| d.as_micros() as i64)
+    t.and_then(crate::civil::micros_of)
 }
 
 #[cfg(test)]

@@ -172,8 +172,9 @@ impl Lake {
                     .first()
                     .copied()
                     .zip(times.values().last().copied());
-                let day_num = crate::ingest::day_number(day)?;
-                adds.push(crate::ingest::add_action(
+                let day_num =
+                    crate::civil::parse_date(day).with_context(|| format!("the date {day:?}"))?;
+                adds.push(super::add_action(
                     &rel,
                     w.size,
                     w.rows,
@@ -184,15 +185,7 @@ impl Lake {
                 n += 1;
             }
             for f in files {
-                removes.push(Remove {
-                    path: f.path.clone(),
-                    deletion_timestamp: Some(crate::ingest::now_micros() / 1000),
-                    data_change: true,
-                    extended_file_metadata: Some(true),
-                    partition_values: Some(f.partition.clone().into_iter().collect()),
-                    size: Some(f.size),
-                    ..Remove::default()
-                });
+                removes.push(super::remove_action(f));
             }
             report.days.push(day.clone());
             report.files_before += files.len();
@@ -342,7 +335,7 @@ impl Lake {
                 r.objects += 1;
                 r.records += records.value(i);
                 r.rejects += rejects.value(i);
-                r.ingested_at = crate::ingest::iso_seconds(at.value(i));
+                r.ingested_at = crate::civil::iso_seconds(at.value(i));
             }
         }
         st.last_runs = runs.into_values().rev().take(10).collect();

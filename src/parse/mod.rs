@@ -23,7 +23,7 @@ mod time;
 
 pub use error::{ParseLineError, Reason};
 pub use record::{LogRecord, joined_tokens, text};
-pub use time::{TIME_LEN, TIME_RANGE, bracketed_time, days_from_civil};
+pub use time::{TIME_LEN, TIME_RANGE, bracketed_time};
 
 pub use field::find_space;
 pub use field::is_operation;

@@ -18,6 +18,8 @@ pub const TIME_LEN: usize = 28;
 pub const TIME_RANGE: std::ops::RangeInclusive<i64> =
     (-62_135_596_800 * 1_000_000)..=(253_402_300_799 * 1_000_000);
 
+use crate::civil::{days_from_civil, days_in_month, digits};
+
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -71,39 +73,6 @@ pub fn bracketed_time(input: &[u8]) -> Option<i64> {
         days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
     let offset = sign * (i64::from(off_h) * 3_600 + i64::from(off_m) * 60);
     Some((local - offset) * 1_000_000)
-}
-
-/// Parses ASCII digits (all of them must be digits).
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
-}
-
-fn is_leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -186,18 +155,5 @@ mod tests {
         assert!(!TIME_RANGE.contains(&early));
         assert!(TIME_RANGE.contains(&t("[01/Jan/0001:00:00:00 +0000]").expect("valid")));
         assert!(!TIME_RANGE.contains(&t("[01/Jan/0000:12:00:00 +0000]").expect("valid")));
-    }
-
-    #[test]
-    fn civil_days_match_chrono() {
-        use chrono::NaiveDate;
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
-        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1600, 3, 1)] {
-            let date = NaiveDate::from_ymd_opt(y, m, d).expect("valid");
-            assert_eq!(
-                days_from_civil(i64::from(y), m, d),
-                (date - epoch).num_days()
-            );
-        }
     }
 }

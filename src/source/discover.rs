@@ -300,23 +300,15 @@ mod tests {
 pub fn delivery_time(name: &str) -> Option<i64> {
     let base = name.rsplit(['/', '\\']).next()?;
     let b = base.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let s = std::str::from_utf8(b.get(r)?).ok()?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    for i in [4, 7, 10, 13, 16] {
-        if b[i] != b'-' {
+    let (y, mo, d) = crate::civil::name_date(b)?;
+    let num = |r: std::ops::Range<usize>| crate::civil::digits(b.get(r)?);
+    for i in [13, 16] {
+        if b.get(i) != Some(&b'-') {
             return None;
         }
     }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
+    if h > 23 || mi > 59 || s > 59 {
         return None;
     }
     let event_time_layout =
@@ -324,7 +316,7 @@ pub fn delivery_time(name: &str) -> Option<i64> {
     if event_time_layout {
         return None;
     }
-    let days = crate::parse::days_from_civil(i64::from(y), mo, d);
+    let days = crate::civil::days_from_civil(i64::from(y), mo, d);
     Some(((days * 86_400) + i64::from(h * 3600 + mi * 60 + s)) * 1_000_000)
 }
 

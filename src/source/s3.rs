@@ -346,9 +346,9 @@ pub async fn list(
                 let mut stream = match since {
                     Some(day) => {
                         let first = if simple {
-                            format!("{name_start}{}", iso_day(day))
+                            format!("{name_start}{}", crate::civil::date_string(day))
                         } else {
-                            iso_day(day).replace('-', "/")
+                            crate::civil::date_string(day).replace('-', "/")
                         };
                         store.list_with_offset(
                             base_path.as_ref(),
@@ -420,31 +420,7 @@ fn is_digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|c| c.is_ascii_digit())
 }
 
-/// The day (since the epoch) a log object's name starts with
-/// (`YYYY-mm-DD-...`), for SimplePrefix and PartitionedPrefix alike.
-pub fn name_day(key: &str) -> Option<i32> {
-    let name = key.rsplit('/').next()?;
-    let b = name.as_bytes();
-    if b.len() < 11 || b[4] != b'-' || b[7] != b'-' || b[10] != b'-' {
-        return None;
-    }
-    let num = |s: &str| s.parse::<u32>().ok();
-    let (y, m, d) = (
-        num(name.get(0..4)?)?,
-        num(name.get(5..7)?)?,
-        num(name.get(8..10)?)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(crate::parse::days_from_civil(i64::from(y), m, d) as i32)
-}
-
-/// `YYYY-mm-DD` of a day since the epoch.
-pub fn iso_day(day: i32) -> String {
-    let (y, m, d) = crate::corpus::civil_from_days(i64::from(day));
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::civil::name_day;
 
 /// Objects up to this size are fetched whole (ahead, concurrently); larger
 /// ones are streamed.
@@ -680,7 +656,7 @@ mod tests {
         assert_eq!(S3Url::parse("s3:///key"), None);
 
         let d = name_day("p/2024-03-04-02-00-00-507BF4DE51B20A40").expect("simple");
-        assert_eq!(iso_day(d), "2024-03-04");
+        assert_eq!(crate::civil::date_string(d), "2024-03-04");
         assert_eq!(
             name_day("p/1/eu-west-1/b/2024/03/01/2024-03-01-00-00-00-AB"),
             Some(d - 3)

@@ -160,9 +160,9 @@ impl Query {
 pub fn scalar(kind: &str, text: &str) -> Result<ScalarValue> {
     Ok(match kind {
         "date" => {
-            let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            let day = crate::civil::parse_date(text)
                 .with_context(|| format!("{text:?} is not a date (YYYY-MM-DD)"))?;
-            ScalarValue::Date32(Some(chrono::Datelike::num_days_from_ce(&d) - 719_163))
+            ScalarValue::Date32(Some(day))
         }
         "timestamp" => {
             let t = chrono::DateTime::parse_from_rfc3339(text)
