@@ -3,13 +3,12 @@
 
 use std::io::Write;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
 use crate::util::sample_logs;
 
 fn check_json(args: &[&std::ffi::OsStr]) -> (i32, Value, String) {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .arg("check")
         .args(args)
         .args(["--format", "json"])
@@ -82,7 +81,7 @@ fn sample_logs_counts_and_exit_code_1_for_rejects() {
 
 #[test]
 fn rejects_are_listed_with_file_line_and_raw_bytes() {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["check", "--rejects", "--format", "table"])
         .arg(sample_logs())
         .output()
@@ -142,7 +141,7 @@ fn corrupt_gzip_is_named_and_exits_2() {
 
 #[test]
 fn stdout_holds_only_the_report() {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["check", "--format", "json"])
         .arg(sample_logs())
         .output()
@@ -154,7 +153,7 @@ fn stdout_holds_only_the_report() {
 
 #[test]
 fn usage_error_exits_2() {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["check"])
         .output()
         .expect("run");

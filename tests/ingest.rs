@@ -7,7 +7,6 @@ use std::process::Output;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Int64Type};
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
 use s3logs::lake::{Lake, Table};
@@ -15,7 +14,7 @@ use s3logs::lake::{Lake, Table};
 use crate::util::{parquet_files, sample_logs};
 
 pub fn ingest(sources: &[&Path], lake: &Path, extra: &[&str]) -> (Output, Value) {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .arg("ingest")
         .args(sources)
         .arg("--lake")
@@ -351,7 +350,7 @@ fn many_small_objects_make_one_file_a_day() {
     // out every few objects, in many small files.
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = dir.path().join("logs");
-    let generated = cargo_bin_cmd!("s3logs")
+    let generated = crate::util::s3logs_cmd()
         .args([
             "gen",
             "--mb",

@@ -186,9 +186,9 @@ fn a_second_writer_waits_for_the_lock_or_fails_clearly() {
             .spawn()
             .expect("spawn")
     };
-    let (mut a, mut b) = (spawn(), spawn());
-    assert!(a.wait().expect("wait").success());
-    assert!(b.wait().expect("wait").success());
+    let (a, b) = (spawn(), spawn());
+    assert!(crate::util::wait_for(a).status.success());
+    assert!(crate::util::wait_for(b).status.success());
     assert_eq!(rows(&lake, Table::Logs), 260);
     assert_eq!(rows(&lake, Table::Ingested), 14);
 }

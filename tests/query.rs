@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int16Type, Int64Type};
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
 use s3logs::lake::{Lake, Table};
@@ -30,7 +29,7 @@ fn lake() -> &'static Path {
 }
 
 fn query(args: &[&str]) -> (i32, String, String) {
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .arg("query")
         .args(args)
         .output()
@@ -529,7 +528,7 @@ fn raw_reads_a_large_file_in_pieces_with_the_right_line_numbers() {
         "SELECT source_line, byte_offset, reason, raw FROM rejects ORDER BY 1",
     ] {
         // 1 MiB pieces: five pieces of one object, read in parallel.
-        let out = cargo_bin_cmd!("s3logs")
+        let out = crate::util::s3logs_cmd()
             .args(["query", sql, "--raw", &raw, "--format", "csv"])
             .env("S3LOGS_RAW_PIECE_MB", "1")
             .output()
@@ -543,7 +542,7 @@ fn raw_reads_a_large_file_in_pieces_with_the_right_line_numbers() {
         assert_eq!(code, 0, "{err}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), from_lake, "{sql}");
     }
-    let plan = cargo_bin_cmd!("s3logs")
+    let plan = crate::util::s3logs_cmd()
         .args([
             "query",
             "EXPLAIN SELECT count(*) FROM logs",

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
 use crate::util::{root, sample_logs};
@@ -87,7 +86,7 @@ fn seed(endpoint: &str, bucket: &str, folder: &Path, prefix: &str) {
 
 /// Runs s3logs with moto's dummy credentials and the given endpoint.
 fn s3logs(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = cargo_bin_cmd!("s3logs");
+    let mut cmd = crate::util::s3logs_cmd();
     cmd.args(args)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -160,7 +159,7 @@ fn s3_sources_give_the_local_answers() {
     let lake_s = lake.display().to_string();
 
     // check: the same totals as on disk.
-    let local = cargo_bin_cmd!("s3logs")
+    let local = crate::util::s3logs_cmd()
         .args(["check", "--format", "json"])
         .arg(sample_logs())
         .output()
@@ -196,7 +195,7 @@ fn s3_sources_give_the_local_answers() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(summary(&again)["committed"], false);
     // The ledger holds each object's key, size and ETag.
-    let ledger = cargo_bin_cmd!("s3logs")
+    let ledger = crate::util::s3logs_cmd()
         .args([
             "query",
             "SELECT object, size, etag FROM ingested ORDER BY object",
@@ -229,7 +228,7 @@ fn s3_sources_give_the_local_answers() {
         &[],
     );
     assert!(remote.status.success(), "{}", stderr(&remote));
-    let local = cargo_bin_cmd!("s3logs")
+    let local = crate::util::s3logs_cmd()
         .args(["query", sql, "--format", "csv", "--raw"])
         .arg(sample_logs())
         .output()
@@ -268,7 +267,7 @@ fn s3_sources_give_the_local_answers() {
             .concat(),
             &[],
         );
-        let local = cargo_bin_cmd!("s3logs")
+        let local = crate::util::s3logs_cmd()
             .args(["check", "--format", "json"])
             .arg(sample_logs())
             .args(&range)
@@ -468,7 +467,7 @@ impl Proxy {
 fn ledger_agrees_with_data(lake: &str) {
     let sql = "SELECT (SELECT count(*) FROM logs WHERE source_file NOT IN (SELECT object FROM ingested)) AS strays, \
                (SELECT coalesce(sum(records), 0) FROM ingested) AS ledgered, (SELECT count(*) FROM logs) AS rows";
-    let o = cargo_bin_cmd!("s3logs")
+    let o = crate::util::s3logs_cmd()
         .args(["query", sql, "--lake", lake, "--format", "json"])
         .output()
         .expect("query");
@@ -558,7 +557,7 @@ fn large_objects_stream_and_resume_where_the_body_was_cut() {
     };
     s3logs::corpus::generate(&corpus, &opts).expect("corpus");
     seed(&moto.endpoint, "large-objects", &corpus, "");
-    let local = cargo_bin_cmd!("s3logs")
+    let local = crate::util::s3logs_cmd()
         .args(["check", "--format", "json"])
         .arg(&corpus)
         .output()

@@ -38,24 +38,16 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The CLI with a time limit: a hang is a failure, not a stuck CI run.
+/// The CLI, waited for with a time limit.
 fn s3logs(args: &[&OsStr]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s3logs"))
+    let child = Command::new(env!("CARGO_BIN_EXE_s3logs"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn s3logs");
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("s3logs {args:?} ran for over 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+    crate::util::wait_for(child)
 }
 
 fn os(s: &str) -> &OsStr {
@@ -375,7 +367,7 @@ fn the_run_that_completes_a_crashed_one_reports_its_records() {
     let lake = dir.path().join("lake");
     for point in ["after-manifest", "after-commit-logs"] {
         let _ = std::fs::remove_dir_all(&lake);
-        let out = Command::new(env!("CARGO_BIN_EXE_s3logs"))
+        let out = crate::util::s3logs_cmd()
             .arg("ingest")
             .arg(&src)
             .arg("--lake")
@@ -456,7 +448,7 @@ fn a_closed_pipe_is_not_an_error() {
         let mut stdout = child.stdout.take().expect("stdout");
         let _ = stdout.read(&mut first);
         drop(stdout);
-        let out = child.wait_with_output().expect("wait");
+        let out = crate::util::wait_for(child);
         (out.status.code(), stderr(&out))
     };
     let many = "SELECT value FROM generate_series(1, 3000000)";
@@ -497,7 +489,7 @@ fn impossible_settings_are_refused_at_once() {
             stderr(&out)
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_s3logs"))
+    let out = crate::util::s3logs_cmd()
         .args(["check"])
         .arg(sample_logs())
         .env("S3LOGS_THREADS", "100000")

@@ -1,6 +1,5 @@
 //! `s3logs compact`, `vacuum` and `status` on a lake built from the sample.
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
 use s3logs::lake::{Lake, Table};
@@ -31,7 +30,7 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
     )
     .expect("copy");
     ingest(&[&again], &lake, &[]);
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["compact", "--lake"])
         .arg(&lake)
         .output()
@@ -51,7 +50,7 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         .expect("read");
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 260);
 
-    let status = cargo_bin_cmd!("s3logs")
+    let status = crate::util::s3logs_cmd()
         .args(["status", "--format", "json", "--lake"])
         .arg(&lake)
         .output()
@@ -72,7 +71,7 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
     assert_eq!(rows, 260);
 
     let before = parquet_files(&lake.join("logs"));
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["vacuum", "--retain-hours", "0", "--lake"])
         .arg(&lake)
         .output()
@@ -84,7 +83,7 @@ fn compact_merges_days_drops_exact_duplicates_and_vacuum_cleans_up() {
         "one file per day remains (was {before})"
     );
     // A second compaction has nothing to do.
-    let out = cargo_bin_cmd!("s3logs")
+    let out = crate::util::s3logs_cmd()
         .args(["compact", "--lake"])
         .arg(&lake)
         .output()

@@ -77,3 +77,28 @@ pub fn parquet_files(dir: &Path) -> usize {
     }
     n
 }
+
+/// How long any one run of the CLI may take in a test before it counts as
+/// hung and fails (instead of holding CI until its own limit).
+pub const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The CLI under test, with [`CLI_TIMEOUT`].
+pub fn s3logs_cmd() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("s3logs");
+    cmd.timeout(CLI_TIMEOUT);
+    cmd
+}
+
+/// Waits for a spawned CLI for at most [`CLI_TIMEOUT`], killing it and
+/// failing the test past that.
+pub fn wait_for(mut child: std::process::Child) -> std::process::Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > CLI_TIMEOUT {
+            let _ = child.kill();
+            panic!("a spawned s3logs ran for over {CLI_TIMEOUT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
