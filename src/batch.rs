@@ -21,7 +21,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::parse::{LogRecord, Reason, find_space, joined_tokens};
-use crate::schema;
+use crate::schema::{self, Column as Col};
 use crate::source::{Chunk, Line};
 
 /// The default number of rows in a batch.
@@ -82,12 +82,18 @@ const EXTRA_FIELDS: usize = 20;
 const TEXT_COLUMNS: usize = 21;
 
 /// The [`schema::logs`] column of each text builder.
-const TEXT_COLUMN: [usize; TEXT_COLUMNS] = [
-    0, 1, 3, 4, 5, 6, 7, 8, 10, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 27,
-];
+const TEXT_COLUMN: [usize; TEXT_COLUMNS] = {
+    let mut out = [0; TEXT_COLUMNS];
+    let mut i = 0;
+    while i < TEXT_COLUMNS {
+        out[i] = Col::TEXT[i].index();
+        i += 1;
+    }
+    out
+};
 /// Columns of [`schema::logs`]: the 30 of [`schema::records`] and `date`.
-const LOG_COLUMNS: usize = 31;
-const DATE: usize = 30;
+const LOG_COLUMNS: usize = Col::ALL.len();
+const DATE: usize = Col::Date.index();
 
 impl Default for LogBatchBuilder {
     fn default() -> Self {
@@ -249,33 +255,33 @@ impl LogBatchBuilder {
         put(access_point_arn, ACCESS_POINT_ARN, rec.access_point_arn);
         put(source_region, SOURCE_REGION, rec.source_region);
         put(extra_fields, EXTRA_FIELDS, rec.extra_fields);
-        if w[2] {
+        if w[Col::RequestTime.index()] {
             self.request_time.builder.append_value(rec.request_time);
         }
-        if w[9] {
+        if w[Col::HttpStatus.index()] {
             self.http_status.builder.append_option(rec.http_status);
         }
-        if w[11] {
+        if w[Col::BytesSent.index()] {
             self.bytes_sent.builder.append_option(rec.bytes_sent);
         }
-        if w[12] {
+        if w[Col::ObjectSize.index()] {
             self.object_size.builder.append_option(rec.object_size);
         }
-        if w[13] {
+        if w[Col::TotalTimeMs.index()] {
             self.total_time_ms.builder.append_option(rec.total_time_ms);
         }
-        if w[14] {
+        if w[Col::TurnAroundTimeMs.index()] {
             self.turn_around_time_ms
                 .builder
                 .append_option(rec.turn_around_time_ms);
         }
-        if w[25] {
+        if w[Col::AclRequired.index()] {
             self.acl_required.append_option(rec.acl_required);
         }
-        if w[28] {
+        if w[Col::SourceFile.index()] {
             self.source_file.builder.append_value(source_file);
         }
-        if w[29] {
+        if w[Col::SourceLine.index()] {
             self.source_line.builder.append_value(source_line);
         }
         if w[DATE] {
@@ -292,17 +298,17 @@ impl LogBatchBuilder {
         let capacity = self.capacity;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for c in (0..LOG_COLUMNS).filter(|&c| self.wanted[c]) {
-            let column: ArrayRef = match c {
-                2 => self.request_time.finish(capacity),
-                9 => self.http_status.finish(capacity),
-                11 => self.bytes_sent.finish(capacity),
-                12 => self.object_size.finish(capacity),
-                13 => self.total_time_ms.finish(capacity),
-                14 => self.turn_around_time_ms.finish(capacity),
-                25 => Arc::new(self.acl_required.finish()),
-                28 => self.source_file.finish(capacity),
-                29 => self.source_line.finish(capacity),
-                DATE => self.date.finish(capacity),
+            let column: ArrayRef = match Col::ALL[c] {
+                Col::RequestTime => self.request_time.finish(capacity),
+                Col::HttpStatus => self.http_status.finish(capacity),
+                Col::BytesSent => self.bytes_sent.finish(capacity),
+                Col::ObjectSize => self.object_size.finish(capacity),
+                Col::TotalTimeMs => self.total_time_ms.finish(capacity),
+                Col::TurnAroundTimeMs => self.turn_around_time_ms.finish(capacity),
+                Col::AclRequired => Arc::new(self.acl_required.finish()),
+                Col::SourceFile => self.source_file.finish(capacity),
+                Col::SourceLine => self.source_line.finish(capacity),
+                Col::Date => self.date.finish(capacity),
                 _ => {
                     let i = TEXT_COLUMN
                         .iter()
@@ -546,12 +552,15 @@ mod tests {
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), schema::records());
         assert!(b.is_empty());
-        let requester = batch.column(4).as_string::<i32>();
+        let requester = batch.column(Col::Requester.index()).as_string::<i32>();
         assert_eq!(requester.value(0), "a b");
-        assert!(batch.column(12).is_null(0), "object_size '-' is NULL");
+        assert!(
+            batch.column(Col::ObjectSize.index()).is_null(0),
+            "object_size '-' is NULL"
+        );
         assert_eq!(
             batch
-                .column(9)
+                .column(Col::HttpStatus.index())
                 .as_primitive::<arrow::datatypes::Int16Type>()
                 .value(1),
             200
@@ -613,16 +622,32 @@ mod tests {
             .count();
         assert_eq!(reused, first_pointers.len() - 1);
         // Nothing that is still held was touched.
-        let file = |b: &RecordBatch| b.column(28).as_string::<i32>().value(2).to_owned();
+        let file = |b: &RecordBatch| {
+            b.column(Col::SourceFile.index())
+                .as_string::<i32>()
+                .value(2)
+                .to_owned()
+        };
         let files: Vec<_> = held.iter().chain([&fourth, &fifth]).map(file).collect();
         assert_eq!(files, ["2.log", "3.log", "4.log", "5.log"]);
         assert_eq!(
-            fifth.column(29).as_primitive::<Int64Type>().values(),
+            fifth
+                .column(Col::SourceLine.index())
+                .as_primitive::<Int64Type>()
+                .values(),
             &[1, 2, 3]
         );
-        assert_eq!(fifth.column(4).as_string::<i32>().value(0), "a b");
-        assert!(fifth.column(12).is_null(0));
-        let time = fifth.column(2).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(
+            fifth
+                .column(Col::Requester.index())
+                .as_string::<i32>()
+                .value(0),
+            "a b"
+        );
+        assert!(fifth.column(Col::ObjectSize.index()).is_null(0));
+        let time = fifth
+            .column(Col::RequestTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
         assert_eq!(time.timezone(), Some(schema::UTC));
         assert_eq!(fifth.schema(), schema::records());
     }
@@ -638,9 +663,27 @@ mod tests {
         drop(b.finish());
         b.append(&rec, "c.log", 3);
         let third = b.finish();
-        assert_eq!(slice.column(28).as_string::<i32>().value(0), "a.log");
-        assert_eq!(slice.column(29).as_primitive::<Int64Type>().value(0), 1);
-        assert_eq!(third.column(28).as_string::<i32>().value(0), "c.log");
+        assert_eq!(
+            slice
+                .column(Col::SourceFile.index())
+                .as_string::<i32>()
+                .value(0),
+            "a.log"
+        );
+        assert_eq!(
+            slice
+                .column(Col::SourceLine.index())
+                .as_primitive::<Int64Type>()
+                .value(0),
+            1
+        );
+        assert_eq!(
+            third
+                .column(Col::SourceFile.index())
+                .as_string::<i32>()
+                .value(0),
+            "c.log"
+        );
     }
 
     #[test]
@@ -661,7 +704,7 @@ mod tests {
         assert_eq!(batch.column(0).as_string::<i32>().value(0), "a b");
         // 23:59:59 at -01:00 is the next day in UTC.
         let day = batch
-            .column(2)
+            .column(Col::RequestTime.index())
             .as_primitive::<arrow::datatypes::Date32Type>()
             .value(0);
         assert_eq!(day, 17934);

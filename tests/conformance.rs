@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use s3logs::batch::LogBatchBuilder;
 use s3logs::parse::parse_line;
-use s3logs::schema::LOG_COLUMNS;
+use s3logs::schema::Column;
 
 use crate::util::{row_json, shared};
 
@@ -46,7 +46,7 @@ fn check_case(case: &Value, tally: &mut Tally) -> Result<(), String> {
     builder.append(&rec, "case", 1);
     let row = row_json(&builder.finish(), 0);
     let mut diffs = Vec::new();
-    for col in LOG_COLUMNS {
+    for col in Column::log().map(Column::name) {
         let want = &expect["row"][col];
         let got = row.get(col).unwrap_or(&Value::Null);
         if got != want {

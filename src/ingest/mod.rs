@@ -41,7 +41,7 @@ use crate::lake::{
     write_parquet_iter,
 };
 use crate::parse::parse_line;
-use crate::schema;
+use crate::schema::{self, Column};
 use crate::source::{
     Chunk, ChunkReader, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
     path_name,
@@ -200,7 +200,9 @@ fn parse_chunk(
 
 /// Splits a batch of records into one batch per UTC day.
 fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
-    let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+    let times = batch
+        .column(Column::RequestTime.index())
+        .as_primitive::<TimestampMicrosecondType>();
     let days: Vec<i32> = times.values().iter().map(|&t| civil::day_of(t)).collect();
     let distinct: BTreeSet<i32> = days.iter().copied().collect();
     if distinct.len() <= 1 {
@@ -244,7 +246,9 @@ fn sorted_slices(
     let mut keys: Vec<(i64, u32, u32)> =
         Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for (b, batch) in batches.iter().enumerate() {
-        let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+        let times = batch
+            .column(Column::RequestTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
         keys.extend(
             times
                 .values()
@@ -271,7 +275,9 @@ fn sorted_slices(
 fn write_day(dir: &Path, job: &FlushJob) -> Result<Flushed> {
     let (mut first, mut last) = (None, None);
     for b in &job.batches {
-        let times = b.column(2).as_primitive::<TimestampMicrosecondType>();
+        let times = b
+            .column(Column::RequestTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
         first = min_opt(first, times.values().iter().copied().min());
         last = last.max(times.values().iter().copied().max());
     }
@@ -980,7 +986,7 @@ fn remove_rows_of(
     let mut kept = Vec::new();
     let mut removed = 0u64;
     for b in read_parquet(&path)? {
-        let src: &StringArray = b.column(28).as_string::<i32>();
+        let src: &StringArray = b.column(Column::SourceFile.index()).as_string::<i32>();
         let mask = BooleanArray::from_iter(
             (0..b.num_rows()).map(|i| Some(src.is_null(i) || !failed.contains(src.value(i)))),
         );

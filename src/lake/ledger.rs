@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
 
 use super::Lake;
-use crate::schema::{UTC, timestamp_type};
+use crate::schema::{UTC, named, timestamp_type};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -118,11 +118,11 @@ pub async fn read(lake: &Lake, table: &DeltaTable) -> Result<BTreeMap<String, Se
         batches.extend(lake.read_file(super::Table::Ingested, &f.path).await?);
     }
     for b in batches {
-        let object = b.column(0).as_string::<i32>();
-        let size = b.column(1).as_primitive::<Int64Type>();
-        let modified = b.column(2).as_primitive::<TimestampMicrosecondType>();
-        let etag = b.column(3).as_string::<i32>();
-        let at = b.column(9).as_primitive::<TimestampMicrosecondType>();
+        let object = named(&b, "object")?.as_string::<i32>();
+        let size = named(&b, "size")?.as_primitive::<Int64Type>();
+        let modified = named(&b, "modified")?.as_primitive::<TimestampMicrosecondType>();
+        let etag = named(&b, "etag")?.as_string::<i32>();
+        let at = named(&b, "ingested_at")?.as_primitive::<TimestampMicrosecondType>();
         for i in 0..b.num_rows() {
             let seen = Seen {
                 size: size.value(i),

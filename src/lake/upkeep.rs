@@ -50,7 +50,7 @@ pub fn dedupe_day(batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, u64)> {
         return Ok((Vec::new(), 0));
     }
     let sorted = sort_records(batches)?;
-    let log_cols: Vec<_> = (0..schema::LOG_COLUMNS.len())
+    let log_cols: Vec<_> = (0..schema::Column::LOG_COUNT)
         .map(|i| std::sync::Arc::clone(sorted.column(i)))
         .collect();
     let converter = RowConverter::new(
@@ -165,7 +165,7 @@ impl Lake {
                     std::slice::from_ref(&part),
                 )?;
                 let times = part
-                    .column(2)
+                    .column(schema::Column::RequestTime.index())
                     .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
                 let range = times
                     .values()
@@ -315,7 +315,7 @@ impl Lake {
             }
         }
         for b in self.read_all(Table::Rejects).await? {
-            let reason = b.column(3).as_string::<i32>();
+            let reason = schema::named(&b, "reason")?.as_string::<i32>();
             for i in 0..b.num_rows() {
                 *st.rejects.entry(reason.value(i).to_string()).or_default() += 1;
             }
@@ -323,11 +323,10 @@ impl Lake {
         let mut runs: BTreeMap<String, RunStatus> = BTreeMap::new();
         for b in self.read_all(Table::Ingested).await? {
             st.ledger_objects += b.num_rows() as u64;
-            let records = b.column(4).as_primitive::<Int64Type>();
-            let rejects = b.column(5).as_primitive::<Int64Type>();
-            let run = b.column(8).as_string::<i32>();
-            let at = b
-                .column(9)
+            let records = schema::named(&b, "records")?.as_primitive::<Int64Type>();
+            let rejects = schema::named(&b, "rejects")?.as_primitive::<Int64Type>();
+            let run = schema::named(&b, "run_id")?.as_string::<i32>();
+            let at = schema::named(&b, "ingested_at")?
                 .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
             for i in 0..b.num_rows() {
                 let r = runs.entry(run.value(i).to_string()).or_default();
@@ -410,8 +409,12 @@ mod tests {
         builder.append(&rec, "f", 2);
         let (kept, dropped) = dedupe_day(&[builder.finish()]).expect("dedupe");
         assert_eq!((kept[0].num_rows(), dropped), (2, 3));
-        let src = kept[0].column(28).as_string::<i32>();
-        let line = kept[0].column(29).as_primitive::<Int64Type>();
+        let src = kept[0]
+            .column(schema::Column::SourceFile.index())
+            .as_string::<i32>();
+        let line = kept[0]
+            .column(schema::Column::SourceLine.index())
+            .as_primitive::<Int64Type>();
         let got: Vec<(&str, i64)> = (0..2).map(|i| (src.value(i), line.value(i))).collect();
         assert_eq!(got, [("f", 2), ("f", 3)]);
         // A redelivery holding fewer of them does not cut the count.
