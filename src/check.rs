@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::batch::Reject;
-use crate::parse::{Reason, parse_line};
-use crate::source::{Chunk, ChunkReader, Object, Prefetch};
+use crate::parse::{LogRecord, Reason};
+use crate::scan::{Sink, scan};
+use crate::source::{Chunk, ChunkReader, Line, Object, Prefetch};
 
 /// What reading some lines found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -94,40 +95,62 @@ pub fn check_chunk(chunk: &Chunk, source: &Arc<str>, keep_rejects: bool) -> (Sta
         bytes: chunk.data.len() as u64,
         ..Stats::default()
     };
-    let mut samples = Vec::new();
-    if let Some(length) = chunk.overlong {
-        stats.bytes = length;
-        stats.lines = 1;
-        stats.reject(Reason::LineTooLong);
-        if keep_rejects {
-            samples.push(Reject::overlong(source, chunk));
-        }
-        return (stats, samples);
-    }
-    for line in chunk.lines() {
-        stats.lines += 1;
-        match parse_line(line.bytes) {
-            Ok(rec) => {
-                stats.records += 1;
-                stats.lossy_utf8 += u64::from(rec.lossy_utf8);
-                let era = if rec.extra_fields.is_some() {
-                    28
-                } else {
-                    rec.field_count
-                };
-                *stats.field_counts.entry(era).or_default() += 1;
-                stats.first_time = min_opt(stats.first_time, Some(rec.request_time));
-                stats.last_time = stats.last_time.max(Some(rec.request_time));
-            }
-            Err(e) => {
-                stats.reject(e.reason);
-                if keep_rejects {
-                    samples.push(Reject::line(source, &line, e.reason));
-                }
-            }
-        }
-    }
+    let mut sink = CheckSink {
+        stats: &mut stats,
+        samples: Vec::new(),
+        source,
+        keep_rejects,
+    };
+    scan(chunk, &mut sink);
+    let samples = sink.samples;
     (stats, samples)
+}
+
+/// Where [`check_chunk`] counts what it reads.
+struct CheckSink<'a> {
+    stats: &'a mut Stats,
+    samples: Vec<Reject>,
+    source: &'a Arc<str>,
+    keep_rejects: bool,
+}
+
+impl Sink for CheckSink<'_> {
+    fn record(&mut self, _: &Line<'_>, rec: &LogRecord<'_>) -> bool {
+        let stats = &mut *self.stats;
+        stats.lines += 1;
+        stats.records += 1;
+        stats.lossy_utf8 += u64::from(rec.lossy_utf8);
+        let era = if rec.extra_fields.is_some() {
+            28
+        } else {
+            rec.field_count
+        };
+        *stats.field_counts.entry(era).or_default() += 1;
+        stats.first_time = min_opt(stats.first_time, Some(rec.request_time));
+        stats.last_time = stats.last_time.max(Some(rec.request_time));
+        true
+    }
+
+    fn reject(&mut self, line: &Line<'_>, reason: Reason) -> bool {
+        self.stats.lines += 1;
+        self.stats.reject(reason);
+        if self.keep_rejects {
+            self.samples.push(Reject::line(self.source, line, reason));
+        }
+        true
+    }
+
+    fn overlong(&mut self, chunk: &Chunk) -> bool {
+        if let Some(length) = chunk.overlong {
+            self.stats.bytes = length;
+        }
+        self.stats.lines += 1;
+        self.stats.reject(Reason::LineTooLong);
+        if self.keep_rejects {
+            self.samples.push(Reject::overlong(self.source, chunk));
+        }
+        true
+    }
 }
 
 /// Checks one object, parsing its chunks in parallel.

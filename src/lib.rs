@@ -24,6 +24,8 @@
 //! - [`source`]: finding objects (local folders, `s3://` prefixes),
 //!   fetching and decompressing them, cutting them into chunks of whole
 //!   lines that any thread can parse.
+//! - [`scan`]: a chunk of lines through the parser into a sink: the loop
+//!   `check`, `ingest` and `query --raw` share.
 //! - [`batch`]: records to Arrow batches.
 //! - [`check`]: validating objects in parallel (`s3logs check`).
 //! - [`corpus`]: a deterministic generator of realistic corpora.
@@ -49,6 +51,7 @@ pub mod ingest;
 pub mod lake;
 pub mod output;
 pub mod parse;
+pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod sql;

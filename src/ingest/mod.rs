@@ -40,10 +40,11 @@ use crate::lake::{
     Lake, Table, add_action, crash_point, read_parquet, remove_action, write_parquet,
     write_parquet_iter,
 };
-use crate::parse::parse_line;
+use crate::parse::{LogRecord, Reason};
+use crate::scan::{Sink, scan};
 use crate::schema::{self, Column};
 use crate::source::{
-    Chunk, ChunkReader, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
+    Chunk, ChunkReader, Line, Location, Object, Prefetch, S3Url, Selection, delivery_time, find,
     path_name,
 };
 
@@ -153,49 +154,70 @@ fn parse_chunk(
         last: None,
         lag: LagHistogram::default(),
     };
-    let source_arc: Arc<str> = Arc::from(source);
-    if chunk.overlong.is_some() {
-        out.rejects.push(Reject::overlong(&source_arc, chunk));
-        return Ok(out);
-    }
     // Sized for the chunk's lines: a batch's buffers are what the memory
     // budget counts, and a builder for 8,192 rows holding the 50 lines of a
     // small object made each count for 4 MB, so the budget filled after a
     // few objects and days were written out in many small files.
     let rows = usize::try_from(chunk.line_count).map_or(BATCH_ROWS, |n| n.clamp(1, BATCH_ROWS));
-    let mut builder = LogBatchBuilder::with_capacity(rows);
-    let mut batches = Vec::new();
-    for line in chunk.lines() {
-        match parse_line(line.bytes) {
-            Ok(rec) => {
-                out.records += 1;
-                out.lossy += u64::from(rec.lossy_utf8);
-                out.first = Some(
-                    out.first
-                        .map_or(rec.request_time, |f| f.min(rec.request_time)),
-                );
-                out.last = Some(
-                    out.last
-                        .map_or(rec.request_time, |l| l.max(rec.request_time)),
-                );
-                if let Some(d) = delivered {
-                    out.lag.add((d - rec.request_time) / 1_000_000);
-                }
-                builder.append(&rec, source, line.number as i64);
-                if builder.is_full() {
-                    batches.push(builder.finish());
-                }
-            }
-            Err(e) => out.rejects.push(Reject::line(&source_arc, &line, e.reason)),
-        }
-    }
-    if !builder.is_empty() {
-        batches.push(builder.finish());
+    let mut sink = ChunkSink {
+        out: &mut out,
+        source,
+        source_arc: Arc::from(source),
+        delivered,
+        builder: LogBatchBuilder::with_capacity(rows),
+        batches: Vec::new(),
+    };
+    scan(chunk, &mut sink);
+    let mut batches = std::mem::take(&mut sink.batches);
+    if !sink.builder.is_empty() {
+        batches.push(sink.builder.finish());
     }
     for batch in batches {
         out.days.extend(split_by_day(&batch)?);
     }
     Ok(out)
+}
+
+/// Where [`parse_chunk`] puts what it reads.
+struct ChunkSink<'a> {
+    out: &'a mut Parsed,
+    source: &'a str,
+    source_arc: Arc<str>,
+    delivered: Option<i64>,
+    builder: LogBatchBuilder,
+    batches: Vec<RecordBatch>,
+}
+
+impl Sink for ChunkSink<'_> {
+    fn record(&mut self, line: &Line<'_>, rec: &LogRecord<'_>) -> bool {
+        let out = &mut *self.out;
+        out.records += 1;
+        out.lossy += u64::from(rec.lossy_utf8);
+        out.first = min_opt(out.first, Some(rec.request_time));
+        out.last = out.last.max(Some(rec.request_time));
+        if let Some(d) = self.delivered {
+            out.lag.add((d - rec.request_time) / 1_000_000);
+        }
+        self.builder.append(rec, self.source, line.number as i64);
+        if self.builder.is_full() {
+            self.batches.push(self.builder.finish());
+        }
+        true
+    }
+
+    fn reject(&mut self, line: &Line<'_>, reason: Reason) -> bool {
+        self.out
+            .rejects
+            .push(Reject::line(&self.source_arc, line, reason));
+        true
+    }
+
+    fn overlong(&mut self, chunk: &Chunk) -> bool {
+        self.out
+            .rejects
+            .push(Reject::overlong(&self.source_arc, chunk));
+        true
+    }
 }
 
 /// Splits a batch of records into one batch per UTC day.

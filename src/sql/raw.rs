@@ -31,9 +31,10 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use tokio::sync::mpsc::Sender;
 
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
-use crate::parse::parse_line;
+use crate::parse::{LogRecord, Reason};
+use crate::scan::{Sink, scan};
 use crate::schema;
-use crate::source::{ChunkReader, Compression, Object, Prefetch};
+use crate::source::{Chunk, ChunkReader, Compression, Line, Object, Prefetch};
 
 /// Which table a [`RawTable`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,62 +341,95 @@ fn scan_logs(
     columns: Option<&[usize]>,
     tx: &Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut builder = match columns {
+    let builder = match columns {
         Some(c) => LogBatchBuilder::projected(crate::batch::BATCH_ROWS, c)?,
         None => LogBatchBuilder::projected(
             crate::batch::BATCH_ROWS,
             &(0..schema::logs().fields().len()).collect::<Vec<_>>(),
         )?,
     };
+    let mut sink = LogSink {
+        builder,
+        source: String::new(),
+        tx,
+    };
     for (object, chunks) in chunk_readers(pieces) {
+        sink.source.clone_from(&object.name);
         for chunk in chunks.map_err(|e| object_error(&object, e))? {
             let chunk = chunk.map_err(|e| object_error(&object, e))?;
-            if chunk.overlong.is_some() {
-                continue;
-            }
-            for line in chunk.lines() {
-                if let Ok(rec) = parse_line(line.bytes) {
-                    builder.append(&rec, &object.name, line.number as i64);
-                    if builder.is_full() && !send(tx, builder.finish()) {
-                        return Ok(());
-                    }
-                }
+            if !scan(&chunk, &mut sink) {
+                return Ok(());
             }
         }
     }
-    if !builder.is_empty() {
-        send(tx, builder.finish());
+    if !sink.builder.is_empty() {
+        send(tx, sink.builder.finish());
     }
     Ok(())
 }
 
+/// Records into batches of `logs`, sent on as they fill.
+struct LogSink<'a> {
+    builder: LogBatchBuilder,
+    source: String,
+    tx: &'a Sender<Result<RecordBatch>>,
+}
+
+impl Sink for LogSink<'_> {
+    fn record(&mut self, line: &Line<'_>, rec: &LogRecord<'_>) -> bool {
+        self.builder.append(rec, &self.source, line.number as i64);
+        !self.builder.is_full() || send(self.tx, self.builder.finish())
+    }
+}
+
+/// Rejected lines into a batch of `rejects`.
+struct RejectSink {
+    builder: RejectBatchBuilder,
+    source: Arc<str>,
+    rows: usize,
+}
+
+impl Sink for RejectSink {
+    fn record(&mut self, _: &Line<'_>, _: &LogRecord<'_>) -> bool {
+        true
+    }
+
+    fn reject(&mut self, line: &Line<'_>, reason: Reason) -> bool {
+        self.builder
+            .append(&Reject::line(&self.source, line, reason), RAW_RUN_ID);
+        self.rows += 1;
+        true
+    }
+
+    fn overlong(&mut self, chunk: &Chunk) -> bool {
+        self.builder
+            .append(&Reject::overlong(&self.source, chunk), RAW_RUN_ID);
+        self.rows += 1;
+        true
+    }
+}
+
 fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<()> {
-    let mut builder = RejectBatchBuilder::default();
-    let mut rows = 0;
+    let mut sink = RejectSink {
+        builder: RejectBatchBuilder::default(),
+        source: Arc::from(""),
+        rows: 0,
+    };
     for (object, chunks) in chunk_readers(pieces) {
-        let source: Arc<str> = Arc::from(object.name.as_str());
+        sink.source = Arc::from(object.name.as_str());
         for chunk in chunks.map_err(|e| object_error(&object, e))? {
             let chunk = chunk.map_err(|e| object_error(&object, e))?;
-            if chunk.overlong.is_some() {
-                builder.append(&Reject::overlong(&source, &chunk), RAW_RUN_ID);
-                rows += 1;
-            } else {
-                for line in chunk.lines() {
-                    if let Err(e) = parse_line(line.bytes) {
-                        builder.append(&Reject::line(&source, &line, e.reason), RAW_RUN_ID);
-                        rows += 1;
-                    }
-                }
-            }
+            scan(&chunk, &mut sink);
             // Rejects are few, but a folder of garbage is all rejects.
-            if rows >= crate::batch::BATCH_ROWS {
-                rows = 0;
-                if !send(tx, builder.finish()) {
+            if sink.rows >= crate::batch::BATCH_ROWS {
+                sink.rows = 0;
+                if !send(tx, sink.builder.finish()) {
                     return Ok(());
                 }
             }
         }
     }
+    let (rows, mut builder) = (sink.rows, sink.builder);
     if rows > 0 {
         send(tx, builder.finish());
     }
