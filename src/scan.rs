@@ -87,7 +87,7 @@ mod tests {
         let mut all = Tally::default();
         assert!(scan(&chunk(&text), &mut all));
         assert_eq!(all.records, [7, 9, 10]);
-        assert_eq!(all.rejects, [(8, Reason::TooFewFields)]);
+        assert_eq!(all.rejects, [(8, Reason::BadTime)]);
         let mut two = Tally {
             stop_after: Some(2),
             ..Tally::default()
