@@ -12,6 +12,7 @@ use super::writer::Flushed;
 use crate::batch::{Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
+use crate::lake::retry;
 use crate::lake::{Lake, Table, add_action, crash_point, write_parquet};
 use crate::schema;
 use crate::source::Object;
@@ -102,4 +103,30 @@ pub(super) fn commit(
     let at = rt.block_on(lake.write_manifest(&manifest))?;
     crash_point("after-manifest");
     rt.block_on(lake.commit_manifest(&at, &manifest))
+}
+
+/// The ledger entries of the objects read whole: what was read of each
+/// (see [`super::reader::Stored`]) and its tallies.
+pub(super) fn ledger_entries(
+    todo: &[(Object, String)],
+    tallies: &[ObjectTally],
+    run_id: &str,
+) -> Vec<Entry> {
+    let now = crate::civil::now_micros();
+    todo.iter()
+        .zip(tallies)
+        .filter(|(_, t)| t.failed.is_none())
+        .map(|((o, name), t)| Entry {
+            object: name.clone(),
+            size: t.stored.size.unwrap_or(o.size) as i64,
+            modified: t.stored.modified.or(retry::micros(o.modified)),
+            etag: o.etag.clone(),
+            records: t.records,
+            rejects: t.rejects,
+            first_request_time: t.first,
+            last_request_time: t.last,
+            run_id: run_id.to_string(),
+            ingested_at: now,
+        })
+        .collect()
 }

@@ -11,10 +11,13 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use deltalake::kernel::Add;
 
+use super::ObjectTally;
 use super::writer::Flushed;
+use crate::batch::Reject;
 use crate::civil;
 use crate::lake::{Lake, Table, add_action, ledger, read_parquet, remove_action, write_parquet};
 use crate::schema::{self, Column};
+use crate::source::Object;
 
 /// For objects read again: every committed file of `table` holding rows of
 /// `objects`, removed, and rewritten without those rows.
@@ -70,7 +73,7 @@ pub(super) async fn without_objects(
 }
 
 /// Rewrites a written file without the rows of failed objects.
-pub(super) fn remove_rows_of(
+fn remove_rows_of(
     dir: &Path,
     f: &mut Flushed,
     failed: &BTreeSet<&str>,
@@ -101,4 +104,35 @@ pub(super) fn remove_rows_of(
     let w = write_parquet(&dir.join(&f.rel_path), schema::records(), &kept)?;
     f.size = w.size;
     Ok(())
+}
+
+/// Takes the rows of objects that failed part way back out of the files
+/// this run wrote, and their rejects out of `rejects`, so none of their
+/// records is committed. Returns the failed objects' indexes.
+pub(super) fn take_out_failed(
+    table_dir: &Path,
+    todo: &[(Object, String)],
+    tallies: &[ObjectTally],
+    rejects: &mut Vec<Reject>,
+    flushed: &mut Vec<Flushed>,
+    days: &mut BTreeMap<i32, u64>,
+) -> Result<BTreeSet<usize>> {
+    let failed: BTreeSet<usize> = tallies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.failed.as_ref().map(|_| i))
+        .collect();
+    if failed.is_empty() {
+        return Ok(failed);
+    }
+    let failed_names: BTreeSet<&str> = failed.iter().map(|&i| todo[i].1.as_str()).collect();
+    rejects.retain(|r| !failed_names.contains(&*r.source_file));
+    for f in flushed
+        .iter_mut()
+        .filter(|f| !f.objects.is_disjoint(&failed))
+    {
+        remove_rows_of(table_dir, f, &failed_names, days)?;
+    }
+    flushed.retain(|f| f.rows > 0);
+    Ok(failed)
 }

@@ -1,9 +1,14 @@
 //! The run summary: what a cron job needs to know after a run, for humans
 //! (stderr) and as JSON (`--summary-json`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use crate::civil;
+use crate::lake::Table;
+use crate::lake::manifest::Manifest;
+use crate::schema;
 
 /// Delivery lag distribution, in log-spaced buckets (about 9% wide), so the
 /// median is an estimate and says so.
@@ -147,6 +152,54 @@ impl Summary {
         } else {
             self.rejected as f64 / lines as f64
         }
+    }
+
+    /// The days that changed: `days` (this run's records per day) and the
+    /// days of the runs it completed from their `recovered` manifests, each
+    /// late when it held data before (`existing`).
+    pub fn set_days(
+        &mut self,
+        recovered: &[Manifest],
+        days: &BTreeMap<i32, u64>,
+        existing: &BTreeSet<String>,
+    ) {
+        let mut changed: BTreeMap<String, u64> = BTreeMap::new();
+        for m in recovered.iter().filter(|m| m.kind == "ingest") {
+            for add in m.adds.get(&Table::Logs).into_iter().flatten() {
+                let Some(date) = add.partition_values.get(schema::DATE).cloned().flatten() else {
+                    continue;
+                };
+                let rows = add
+                    .get_stats()
+                    .ok()
+                    .flatten()
+                    .map_or(0, |s| s.num_records.max(0) as u64);
+                *changed.entry(date).or_default() += rows;
+            }
+        }
+        for (&d, &n) in days.iter().filter(|(_, n)| **n > 0) {
+            *changed.entry(civil::date_string(d)).or_default() += n;
+        }
+        self.days = changed
+            .into_iter()
+            .map(|(date, records)| DaySummary {
+                late: existing.contains(&date),
+                date,
+                records,
+            })
+            .collect();
+        self.records = self.days.iter().map(|d| d.records).sum();
+        self.late_records = self.days.iter().filter(|d| d.late).map(|d| d.records).sum();
+    }
+
+    /// The delivery lags: from object names and S3 times, and from the
+    /// local file times of `by_file_objects` objects.
+    pub fn set_lags(&mut self, lag: &LagHistogram, by_file: &LagHistogram, by_file_objects: usize) {
+        self.delivery_lag_max_secs = lag.max();
+        self.delivery_lag_p50_secs = lag.p50();
+        self.file_time_lag_objects = by_file_objects as u64;
+        self.file_time_lag_max_secs = by_file.max();
+        self.file_time_lag_p50_secs = by_file.p50();
     }
 
     /// The human summary, for stderr.
