@@ -28,6 +28,9 @@
 //!   `check`, `ingest` and `query --raw` share.
 //! - [`batch`]: records to Arrow batches.
 //! - [`check`]: validating objects in parallel (`s3logs check`).
+//! - [`ingest`]: one run into the lake, in steps (plan, pipeline, rollback,
+//!   commit, summary); [`lake`]: the Delta tables and their upkeep, which
+//!   never import `ingest` or [`sql`].
 //! - [`corpus`]: a deterministic generator of realistic corpora.
 //!
 //! ```
