@@ -4,6 +4,8 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray};
+
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -132,10 +134,33 @@ impl<W: Write> TableWriter<W> {
             .iter()
             .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
+        // Money and sizes, as numbers to show in their unit.
+        let units: Vec<Option<(Unit, arrow::array::ArrayRef)>> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, col)| {
+                let unit = Unit::of(f.name(), f.data_type());
+                let numbers = arrow::compute::cast(col, &arrow::datatypes::DataType::Float64);
+                (unit != Unit::Plain)
+                    .then_some(())
+                    .and(numbers.ok())
+                    .map(|n| (unit, n))
+            })
+            .collect();
         for row in 0..batch.num_rows() {
             let cells: Vec<String> = formatters
                 .iter()
-                .map(|f| printable(&f.value(row).to_string()))
+                .zip(&units)
+                .map(|(f, unit)| match unit {
+                    Some((unit, numbers)) if numbers.is_valid(row) => unit.show(
+                        numbers
+                            .as_primitive::<arrow::datatypes::Float64Type>()
+                            .value(row),
+                    ),
+                    _ => printable(&f.value(row).to_string()),
+                })
                 .collect();
             match &mut self.pending {
                 Some(rows) => {
@@ -196,6 +221,67 @@ impl<W: Write> TableWriter<W> {
     }
 }
 
+/// How a table shows a column's numbers: money as money and sizes as
+/// sizes, by the column's name (`…_usd`, `…bytes`, `…_size`). Only the
+/// table: CSV, JSON and Parquet keep the raw values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    Plain,
+    /// US dollars, to the millionth (request prices are fractions of a cent).
+    Usd,
+    /// Bytes, in B, kB, MB, GB, TB (powers of 1000).
+    Bytes,
+}
+
+impl Unit {
+    fn of(name: &str, ty: &arrow::datatypes::DataType) -> Unit {
+        let name = name.to_ascii_lowercase();
+        if ty.is_floating()
+            || ty.is_integer()
+            || matches!(ty, arrow::datatypes::DataType::Decimal128(..))
+        {
+            if name == "usd" || name.ends_with("_usd") {
+                return Unit::Usd;
+            }
+            if ty.is_integer() && (name.ends_with("bytes") || name.ends_with("_size")) {
+                return Unit::Bytes;
+            }
+        }
+        Unit::Plain
+    }
+
+    /// A value shown in this unit.
+    fn show(self, value: f64) -> String {
+        match self {
+            Unit::Usd => format!("${value:.6}"),
+            Unit::Bytes => human_bytes(value),
+            Unit::Plain => value.to_string(),
+        }
+    }
+}
+
+/// `6065979` bytes as `6.07 MB`: three significant digits, powers of 1000.
+fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes;
+    let mut unit = 0;
+    while v.abs() >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let decimals = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {}", UNITS[unit])
+}
+
 /// Text from a log made safe to show on a terminal: control characters
 /// (newlines, escape sequences, C1 controls) as Rust escapes (`\u{1b}`),
 /// everything else as it is. Log values are written by strangers, and an
@@ -231,6 +317,41 @@ mod tests {
         }
         t.finish().expect("finish");
         String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn tables_show_money_and_sizes_as_such() {
+        use arrow::array::Float64Array;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("total_usd", DataType::Float64, true),
+            Field::new("internet_bytes", DataType::Int64, true),
+            Field::new("requests", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Float64Array::from(vec![Some(5e-6), Some(12.5), None])),
+                Arc::new(Int64Array::from(vec![
+                    Some(6_065_979),
+                    Some(243),
+                    Some(1_500_000_000_000),
+                ])),
+                Arc::new(Int64Array::from(vec![Some(1), Some(2), Some(3)])),
+            ],
+        )
+        .expect("batch");
+        let text = table(&[batch], &schema);
+        for want in [
+            "$0.000005",
+            "$12.500000",
+            "6.07 MB",
+            "243 B",
+            "1.50 TB",
+            "| 3 ",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!text.contains("5e-6"), "{text}");
     }
 
     #[test]
