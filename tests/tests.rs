@@ -23,3 +23,5 @@ mod query;
 mod s3;
 // The lake against hostile input, queries and a flaky world.
 mod trust;
+// Completions and the manual page.
+mod cli;

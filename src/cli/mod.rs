@@ -10,7 +10,7 @@ mod upkeep;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit codes, listed in `--help`.
 const EXIT_CODES: &str = "\
@@ -50,6 +50,17 @@ enum Command {
     Status(upkeep::StatusArgs),
     /// Generate a realistic synthetic corpus of access logs.
     Gen(generate::GenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff, for `man -l -`).
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell: put the script where it loads completions, for example
+    /// `s3logs completions bash > ~/.local/share/bash-completion/completions/s3logs`.
+    shell: clap_complete::Shell,
 }
 
 /// Runs the parsed command line.
@@ -69,6 +80,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => upkeep::compact(args),
         Command::Vacuum(args) => upkeep::vacuum(args),
         Command::Status(args) => upkeep::status(args),
+        Command::Completions(args) => {
+            use clap_complete::Generator;
+            let mut cmd = Cli::command();
+            cmd.set_bin_name("s3logs");
+            cmd.build();
+            let mut out = stdout();
+            args.shell.try_generate(&cmd, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = stdout();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -144,7 +171,6 @@ fn stdout_is_terminal() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn error_chains_skip_repeated_causes() {
