@@ -25,3 +25,5 @@ mod s3;
 mod trust;
 // Completions and the manual page.
 mod cli;
+// Compaction as runs add files, and expiry.
+mod health;

@@ -54,6 +54,12 @@ pub struct IngestArgs {
     #[arg(long)]
     reingest_changed: bool,
 
+    /// After the run, compact the days it changed that hold more than this
+    /// many files, in the same run (an hourly cron adds a file a day each
+    /// run); 0 turns it off.
+    #[arg(long, env = "S3LOGS_COMPACT_OVER", default_value_t = 8)]
+    compact_over: usize,
+
     /// Seconds to wait for another run writing to the same lake.
     #[arg(long, env = "S3LOGS_LOCK_WAIT", default_value_t = 300)]
     lock_wait: u64,
@@ -91,6 +97,7 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     opts.lock_wait = Duration::from_secs(args.lock_wait);
     opts.progress = std::io::stderr().is_terminal();
     opts.reingest_changed = args.reingest_changed;
+    opts.compact_over = args.compact_over;
     let summary = match run(&opts) {
         Ok(outcome) => outcome.summary,
         Err(e) => {

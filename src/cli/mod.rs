@@ -46,6 +46,8 @@ enum Command {
     Compact(upkeep::CompactArgs),
     /// Delete files no table references any more.
     Vacuum(upkeep::VacuumArgs),
+    /// Remove days of logs and rejects past a retention period.
+    Expire(upkeep::ExpireArgs),
     /// What the lake holds: versions, days, rejects, runs.
     Status(upkeep::StatusArgs),
     /// Generate a realistic synthetic corpus of access logs.
@@ -79,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queries(args) => query::list(args),
         Command::Compact(args) => upkeep::compact(args),
         Command::Vacuum(args) => upkeep::vacuum(args),
+        Command::Expire(args) => upkeep::expire(args),
         Command::Status(args) => upkeep::status(args),
         Command::Completions(args) => {
             use clap_complete::Generator;

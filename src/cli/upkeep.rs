@@ -45,6 +45,16 @@ pub struct VacuumArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExpireArgs {
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Remove the days of `logs` before this many days ago (UTC), and the
+    /// rejected lines of objects wholly before then; the ledger keeps them.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    older_than: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     lake: LakeArg,
@@ -123,6 +133,27 @@ pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
     let deleted = rt.block_on(lake.vacuum(Duration::from_secs(args.retain_hours * 3600)))?;
     let parts: Vec<String> = deleted.iter().map(|(t, n)| format!("{t} {n}")).collect();
     eprintln!("s3logs: vacuum deleted files: {}", parts.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn expire(args: ExpireArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let today = s3logs::civil::day_of(s3logs::civil::now_micros());
+    let cutoff = s3logs::civil::date_string(today - args.older_than as i32);
+    let report = rt.block_on(lake.expire(&cutoff))?;
+    if report.days.is_empty() && report.rejects_removed == 0 {
+        eprintln!("s3logs: nothing before {cutoff} to expire");
+    } else {
+        eprintln!(
+            "s3logs: expired {} days before {cutoff} ({} files, {} records) and {} rejected lines; \
+             the ledger keeps their objects, so they are not ingested again; `s3logs vacuum` frees the files",
+            report.days.len(),
+            report.files_removed,
+            report.records_removed,
+            report.rejects_removed
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,7 +7,6 @@ use anyhow::Result;
 use deltalake::kernel::Add;
 
 use super::ObjectTally;
-use super::rollback::without_objects;
 use super::writer::Flushed;
 use crate::batch::{Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
@@ -86,8 +85,9 @@ pub(super) fn commit(
     if !replaced.is_empty() {
         for which in Table::ALL {
             let table = rt.block_on(lake.open_or_create(which))?;
+            let tag = format!("x{seq:06}");
             let (gone, added) =
-                rt.block_on(without_objects(lake, &table, which, &replaced, seq))?;
+                rt.block_on(lake.without_objects(&table, which, &replaced, &tag))?;
             removes.insert(which, gone);
             adds.entry(which).or_default().extend(added);
         }

@@ -68,6 +68,10 @@ pub struct Options {
     /// they were ingested, replacing their earlier records and rejects in
     /// the same commit (otherwise such objects are errors).
     pub reingest_changed: bool,
+    /// After the run, the days it changed that hold more files than this
+    /// are compacted, in a commit of their own under the same lock (an
+    /// hourly cron adds a file a day a run); 0 leaves them.
+    pub compact_over: usize,
 }
 
 impl Options {
@@ -83,6 +87,7 @@ impl Options {
             progress: false,
             writers: 2,
             reingest_changed: false,
+            compact_over: 8,
         }
     }
 }
@@ -236,12 +241,46 @@ fn run_locked(
         BTreeMap::new()
     };
     summary.set_days(&recovered, &ours, &existing_days);
+    if let Some(v) = keep_healthy(opts, rt, lake, &mut summary)? {
+        version = Some(v);
+    }
     summary.table_version = version;
     summary.set_lags(&lag, &file_time_lag, timed_by_file.len());
     summary.seconds = started.elapsed().as_secs_f64();
     summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);
     Ok(Outcome { summary })
 }
+
+/// Compacts the days the run changed that now hold more than
+/// [`Options::compact_over`] files. Returns the `logs` version after it,
+/// when it committed.
+fn keep_healthy(
+    opts: &Options,
+    rt: &tokio::runtime::Runtime,
+    lake: &Lake,
+    summary: &mut Summary,
+) -> Result<Option<i64>> {
+    if opts.compact_over == 0 || summary.days.is_empty() {
+        return Ok(None);
+    }
+    let changed: BTreeSet<&str> = summary.days.iter().map(|d| d.date.as_str()).collect();
+    let report = rt
+        .block_on(lake.compact_days(
+            |day, files| changed.contains(day) && files > opts.compact_over,
+            COMPACT_FILE_BYTES,
+        ))
+        .context("compacting the days this run changed")?;
+    if report.days.is_empty() {
+        return Ok(None);
+    }
+    let version = report.table_version;
+    summary.compacted = Some(report);
+    Ok(Some(version))
+}
+
+/// The size of the files an automatic compaction writes (as `s3logs
+/// compact`'s default).
+const COMPACT_FILE_BYTES: u64 = 128 << 20;
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {

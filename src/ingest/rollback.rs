@@ -1,76 +1,20 @@
-//! Taking rows back out: of the files this run wrote, the rows of objects
-//! that failed part way; of the committed files, the rows of objects read
-//! again (`--reingest-changed`).
+//! Taking rows back out of the files this run wrote: the rows of objects
+//! that failed part way (the rows of objects read again leave committed
+//! files through [`crate::lake::Lake::without_objects`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
-use deltalake::kernel::Add;
 
 use super::ObjectTally;
 use super::writer::Flushed;
 use crate::batch::Reject;
-use crate::civil;
-use crate::lake::{Lake, Table, add_action, ledger, read_parquet, remove_action, write_parquet};
+use crate::lake::{read_parquet, write_parquet};
 use crate::schema::{self, Column};
 use crate::source::Object;
-
-/// For objects read again: every committed file of `table` holding rows of
-/// `objects`, removed, and rewritten without those rows.
-pub(super) async fn without_objects(
-    lake: &Lake,
-    table: &deltalake::DeltaTable,
-    which: Table,
-    objects: &BTreeSet<String>,
-    seq: i64,
-) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
-    let (schema, name_column) = match which {
-        Table::Logs => (schema::records(), schema::SOURCE_FILE),
-        Table::Rejects => (schema::rejects(), schema::SOURCE_FILE),
-        Table::Ingested => (ledger::schema(), "object"),
-    };
-    let source_col = schema.index_of(name_column)?;
-    let dir = lake.table_dir(which);
-    let (mut removes, mut adds) = (Vec::new(), Vec::new());
-    for f in Lake::files(table).await? {
-        let batches = lake.read_file(which, &f.path).await?;
-        let mut kept = Vec::new();
-        let mut hit = false;
-        for b in &batches {
-            let src = b.column(source_col).as_string::<i32>();
-            let mask = BooleanArray::from_iter(
-                (0..b.num_rows()).map(|i| Some(src.is_null(i) || !objects.contains(src.value(i)))),
-            );
-            let keep = filter_record_batch(b, &mask)?;
-            hit |= keep.num_rows() != b.num_rows();
-            kept.push(keep);
-        }
-        if !hit {
-            continue;
-        }
-        removes.push(remove_action(&f));
-        let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
-        if rows == 0 {
-            continue;
-        }
-        let rel = f
-            .path
-            .replace(".zstd.parquet", &format!("-x{seq:06}.zstd.parquet"));
-        let w = write_parquet(&dir.join(&rel), Arc::clone(&schema), &kept)?;
-        let day = match f.partition.get(schema::DATE).cloned().flatten() {
-            Some(d) => Some(
-                civil::parse_date(&d).with_context(|| format!("the date {d:?} of {}", f.path))?,
-            ),
-            None => None,
-        };
-        adds.push(add_action(&rel, w.size, w.rows, day, None));
-    }
-    Ok((removes, adds))
-}
 
 /// Rewrites a written file without the rows of failed objects.
 fn remove_rows_of(

@@ -133,6 +133,9 @@ pub struct Summary {
     pub table_version: Option<i64>,
     /// Whether the run committed anything.
     pub committed: bool,
+    /// The days this run compacted after its commit, because they held
+    /// more files than `--compact-over`.
+    pub compacted: Option<crate::lake::upkeep::CompactReport>,
     /// Runs that had stopped while committing and that this run completed
     /// first; their records are counted in `records` and `days`.
     pub recovered_runs: Vec<String>,
@@ -318,6 +321,16 @@ impl Summary {
                     duration(p50)
                 );
             }
+        }
+        if let Some(c) = &self.compacted {
+            let _ = writeln!(
+                s,
+                "  compacted {} days that held too many files ({} files into {}, {} duplicate records dropped)",
+                c.days.len(),
+                c.files_before,
+                c.files_after,
+                c.duplicates_dropped
+            );
         }
         for e in &self.errors {
             let _ = writeln!(s, "s3logs: error: {e}");

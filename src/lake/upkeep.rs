@@ -1,7 +1,7 @@
 //! Lake upkeep: compaction (merge small files per day, drop exact duplicate
 //! records), vacuum, and status.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -113,6 +113,17 @@ impl Lake {
     /// than one file or holds duplicates into files of about `target_bytes`,
     /// sorted by `request_time`, without exact duplicates; one atomic commit.
     pub async fn compact(&self, since: Option<&str>, target_bytes: u64) -> Result<CompactReport> {
+        self.compact_days(|day, _| since.is_none_or(|s| day >= s), target_bytes)
+            .await
+    }
+
+    /// [`Lake::compact`] of the days `pick` chooses, given each day's
+    /// `YYYY-MM-DD` and its number of files. Needs the lock.
+    pub async fn compact_days(
+        &self,
+        pick: impl Fn(&str, usize) -> bool,
+        target_bytes: u64,
+    ) -> Result<CompactReport> {
         let mut report = CompactReport::default();
         let Some(mut table) = self.open(Table::Logs).await? else {
             return Ok(report);
@@ -126,10 +137,9 @@ impl Lake {
                 .cloned()
                 .flatten()
                 .unwrap_or_default();
-            if since.is_none_or(|s| day.as_str() >= s) {
-                by_day.entry(day).or_default().push(f);
-            }
+            by_day.entry(day).or_default().push(f);
         }
+        by_day.retain(|day, files| pick(day, files.len()));
         let version = table.version().unwrap_or(0) as i64;
         let mut adds: Vec<Add> = Vec::new();
         let mut removes: Vec<Remove> = Vec::new();
@@ -238,6 +248,146 @@ impl Lake {
         Ok(report)
     }
 
+    /// Every committed file of `table` holding rows of `objects` (by
+    /// `source_file`, or the ledger's `object`), removed, and rewritten
+    /// without those rows, its name marked with `tag`: the actions of one
+    /// commit. For objects read again, and for expiry.
+    pub async fn without_objects(
+        &self,
+        table: &deltalake::DeltaTable,
+        which: Table,
+        objects: &BTreeSet<String>,
+        tag: &str,
+    ) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
+        let (schema, name_column) = match which {
+            Table::Logs => (schema::records(), schema::SOURCE_FILE),
+            Table::Rejects => (schema::rejects(), schema::SOURCE_FILE),
+            Table::Ingested => (super::ledger::schema(), "object"),
+        };
+        let source_col = schema.index_of(name_column)?;
+        let dir = self.table_dir(which);
+        let (mut removes, mut adds) = (Vec::new(), Vec::new());
+        for f in Lake::files(table).await? {
+            let batches = self.read_file(which, &f.path).await?;
+            let mut kept = Vec::new();
+            let mut hit = false;
+            for b in &batches {
+                let src = b.column(source_col).as_string::<i32>();
+                let mask = BooleanArray::from_iter(
+                    (0..b.num_rows())
+                        .map(|i| Some(src.is_null(i) || !objects.contains(src.value(i)))),
+                );
+                let keep = filter_record_batch(b, &mask)?;
+                hit |= keep.num_rows() != b.num_rows();
+                kept.push(keep);
+            }
+            if !hit {
+                continue;
+            }
+            removes.push(super::remove_action(&f));
+            let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+            if rows == 0 {
+                continue;
+            }
+            let rel = f
+                .path
+                .replace(".zstd.parquet", &format!("-{tag}.zstd.parquet"));
+            let w = write_parquet(&dir.join(&rel), std::sync::Arc::clone(&schema), &kept)?;
+            let day = match f.partition.get(schema::DATE).cloned().flatten() {
+                Some(d) => Some(
+                    crate::civil::parse_date(&d)
+                        .with_context(|| format!("the date {d:?} of {}", f.path))?,
+                ),
+                None => None,
+            };
+            adds.push(super::add_action(&rel, w.size, w.rows, day, None));
+        }
+        Ok((removes, adds))
+    }
+
+    /// Removes the days of `logs` before `cutoff` (`YYYY-MM-DD`), and the
+    /// rejected lines of the objects whose records all lie before it (or,
+    /// holding none, that were ingested before it): one commit to each
+    /// table. The ledger keeps every object, so an expired object is never
+    /// ingested again. `vacuum` then frees the files. Needs the lock.
+    ///
+    /// # Errors
+    ///
+    /// The tables cannot be read or committed.
+    pub async fn expire(&self, cutoff: &str) -> Result<ExpireReport> {
+        let mut report = ExpireReport::default();
+        let Some(mut logs) = self.open(Table::Logs).await? else {
+            return Ok(report);
+        };
+        let cutoff_day =
+            crate::civil::parse_date(cutoff).with_context(|| format!("the date {cutoff:?}"))?;
+        let cutoff_micros = i64::from(cutoff_day) * crate::civil::MICROS_PER_DAY;
+        let seq = Self::committed_seq(&logs).await?;
+        let mut removes = Vec::new();
+        let mut days = BTreeSet::new();
+        for f in Self::files(&logs).await? {
+            if let Some(day) = f.partition.get(schema::DATE).cloned().flatten()
+                && day.as_str() < cutoff
+            {
+                report.records_removed += f.rows.unwrap_or(0);
+                days.insert(day);
+                removes.push(super::remove_action(&f));
+            }
+        }
+        report.files_removed = removes.len();
+        report.days = days.into_iter().collect();
+        if !removes.is_empty() {
+            let predicate = format!("{} < '{cutoff}'", schema::DATE);
+            report.logs_version = Some(
+                commit_upkeep(&mut logs, seq, removes, Vec::new(), predicate, "expire").await?,
+            );
+        }
+        // The rejects of objects wholly before the cutoff.
+        let mut old = BTreeSet::new();
+        for b in self.read_all(Table::Ingested).await? {
+            let object = schema::named(&b, "object")?.as_string::<i32>();
+            let last = schema::named(&b, "last_request_time")?
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let at = schema::named(&b, "ingested_at")?
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            for i in 0..b.num_rows() {
+                let when = if last.is_null(i) {
+                    at.value(i)
+                } else {
+                    last.value(i)
+                };
+                if when < cutoff_micros {
+                    old.insert(object.value(i).to_string());
+                }
+            }
+        }
+        if let Some(mut rejects) = self.open(Table::Rejects).await?
+            && !old.is_empty()
+        {
+            let (gone, added) = self
+                .without_objects(&rejects, Table::Rejects, &old, &format!("e{cutoff}"))
+                .await?;
+            if !gone.is_empty() {
+                self.publish(&BTreeMap::from([(Table::Rejects, added.clone())]))
+                    .await?;
+                let before: i64 = Self::files(&rejects)
+                    .await?
+                    .iter()
+                    .filter_map(|f| f.rows)
+                    .sum();
+                let seq = Self::committed_seq(&rejects).await?;
+                commit_upkeep(&mut rejects, seq, gone, added, String::new(), "expire").await?;
+                let after: i64 = Self::files(&rejects)
+                    .await?
+                    .iter()
+                    .filter_map(|f| f.rows)
+                    .sum();
+                report.rejects_removed = before - after;
+            }
+        }
+        Ok(report)
+    }
+
     /// Deletes files no longer referenced by any table (replaced by
     /// compaction, or left by a run that crashed before its manifest) and
     /// older than `retain`. Returns the files deleted per table.
@@ -341,6 +491,52 @@ impl Lake {
         st.to_retry = super::retry::RetryList::read(self).await?.objects;
         Ok(st)
     }
+}
+
+/// What an expiry removed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExpireReport {
+    /// Days of `logs` removed.
+    pub days: Vec<String>,
+    /// Their files.
+    pub files_removed: usize,
+    /// Their records (from the commits' statistics).
+    pub records_removed: i64,
+    /// Rejected lines removed.
+    pub rejects_removed: i64,
+    /// Version of the `logs` table after the commit, when there was one.
+    pub logs_version: Option<i64>,
+}
+
+/// Commits an upkeep change to a table (files removed and added), keeping
+/// its run sequence; `predicate` names what it rewrote. Returns the version.
+async fn commit_upkeep(
+    table: &mut deltalake::DeltaTable,
+    seq: i64,
+    removes: Vec<Remove>,
+    adds: Vec<Add>,
+    predicate: String,
+    kind: &str,
+) -> Result<i64> {
+    let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
+    actions.extend(adds.into_iter().map(Action::Add));
+    let props = CommitProperties::default()
+        .with_application_transaction(Transaction::new(APP_ID, seq))
+        .with_metadata([("s3logs.kind".to_string(), serde_json::Value::from(kind))]);
+    let state = table.snapshot().context("reading the table state")?;
+    let operation = DeltaOperation::Delete {
+        predicate: (!predicate.is_empty()).then_some(predicate),
+    };
+    let done = CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(state), table.log_store(), operation)
+        .await
+        .with_context(|| format!("committing the {kind}"))?;
+    table
+        .update_state()
+        .await
+        .context("refreshing the table state")?;
+    Ok(done.version() as i64)
 }
 
 /// One day of the `logs` table.

@@ -1,0 +1,195 @@
+//! A lake that stays healthy under a cron job: days compacted as runs add
+//! files to them, and days past a retention period expired.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::ingest::ingest;
+use crate::util::{s3logs_cmd, sample_logs};
+
+fn status(lake: &Path) -> Value {
+    let out = s3logs_cmd()
+        .args(["status", "--format", "json", "--verify", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn count(lake: &Path, sql: &str) -> String {
+    let out = s3logs_cmd()
+        .args(["query", sql, "--format", "csv", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn hourly_runs_never_leave_a_day_with_more_files_than_the_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus");
+    let generated = s3logs_cmd()
+        .args([
+            "gen",
+            "--mb",
+            "12",
+            "--object-kb",
+            "240",
+            "--days",
+            "3",
+            "--late",
+            "0.05",
+            "--out",
+        ])
+        .arg(&corpus)
+        .output()
+        .expect("gen");
+    assert!(generated.status.success());
+    let mut objects: Vec<_> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    objects.sort();
+    assert!(objects.len() >= 48, "{} objects", objects.len());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let lake = dir.path().join("lake");
+    let mut compactions = 0;
+    let mut records = 0;
+    // 48 hourly runs, each with one new delivery (holding late records).
+    for (hour, object) in objects.iter().take(48).enumerate() {
+        std::fs::copy(object, src.join(object.file_name().expect("name"))).expect("copy");
+        let (out, summary) = ingest(&[&src], &lake, &["--max-reject-ratio", "1"]);
+        assert_eq!(out.status.code(), Some(0), "hour {hour}");
+        records += summary["records"].as_u64().expect("records");
+        compactions += usize::from(!summary["compacted"].is_null());
+        for (day, d) in status(&lake)["days"].as_object().expect("days") {
+            let files = d["files"].as_u64().expect("files");
+            assert!(files <= 8, "hour {hour}: {day} holds {files} files");
+        }
+    }
+    assert!(compactions > 0, "the runs compacted nothing");
+    // Every record is there once: compaction lost or doubled none.
+    assert_eq!(
+        count(&lake, "SELECT count(*) AS n FROM logs"),
+        format!("n\n{records}\n")
+    );
+    // And with compaction off, files pile up as they did.
+    let plain = dir.path().join("plain");
+    let src2 = dir.path().join("src2");
+    std::fs::create_dir_all(&src2).expect("mkdir");
+    for object in objects.iter().take(10) {
+        std::fs::copy(object, src2.join(object.file_name().expect("name"))).expect("copy");
+        ingest(
+            &[&src2],
+            &plain,
+            &["--max-reject-ratio", "1", "--compact-over", "0"],
+        );
+    }
+    let most = status(&plain)["days"]
+        .as_object()
+        .expect("days")
+        .values()
+        .map(|d| d["files"].as_u64().unwrap_or(0))
+        .max();
+    assert!(most > Some(8), "{most:?}");
+}
+
+/// A valid line at `micros` since the epoch.
+fn line_at(micros: i64, key: &str) -> String {
+    let t = chrono::DateTime::from_timestamp_micros(micros).expect("time");
+    format!(
+        "o bkt [{}] 192.0.2.3 - ID REST.GET.OBJECT {key} \"GET /{key} HTTP/1.1\" 200 - 5 5 7 6 \"-\" \"curl/8\"\n",
+        t.format("%d/%b/%Y:%H:%M:%S +0000")
+    )
+}
+
+#[test]
+fn expire_removes_old_days_and_keeps_the_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let day = 86_400_000_000i64;
+    let now = chrono::Utc::now().timestamp_micros();
+    std::fs::write(
+        src.join("old.log"),
+        [
+            line_at(now - 400 * day, "a"),
+            line_at(now - 399 * day, "b"),
+            "junk\n".into(),
+        ]
+        .concat(),
+    )
+    .expect("write");
+    std::fs::write(
+        src.join("new.log"),
+        [line_at(now - day, "c"), "junk\n".into()].concat(),
+    )
+    .expect("write");
+    let lake = dir.path().join("lake");
+    let (out, _) = ingest(&[&src], &lake, &["--max-reject-ratio", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let expire = |days: &str| {
+        s3logs_cmd()
+            .args(["expire", "--older-than", days, "--lake"])
+            .arg(&lake)
+            .output()
+            .expect("expire")
+    };
+    for bad in ["0", "-3", "x"] {
+        assert_eq!(expire(bad).status.code(), Some(2), "{bad}");
+    }
+    assert_eq!(count(&lake, "SELECT count(*) AS n FROM logs"), "n\n3\n");
+    let out = expire("30");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired 2 days"));
+    assert_eq!(count(&lake, "SELECT key FROM logs"), "key\nc\n");
+    assert_eq!(count(&lake, "SELECT count(*) AS n FROM rejects"), "n\n1\n");
+    // The ledger keeps both objects: the old one is not read again.
+    assert_eq!(count(&lake, "SELECT count(*) AS n FROM ingested"), "n\n2\n");
+    let (out, summary) = ingest(&[&src], &lake, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(summary["objects_skipped"], 2);
+    assert_eq!(count(&lake, "SELECT count(*) AS n FROM logs"), "n\n1\n");
+    // Nothing left to expire; vacuum frees the files.
+    assert!(String::from_utf8_lossy(&expire("30").stderr).contains("nothing before"));
+    let vacuum = s3logs_cmd()
+        .args(["vacuum", "--retain-hours", "0", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("vacuum");
+    assert!(vacuum.status.success());
+    status(&lake);
+    // A lake of only old days can be emptied and used on.
+    let sample = dir.path().join("sample");
+    let (out, _) = ingest(&[&sample_logs()], &sample, &["--max-reject-ratio", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = s3logs_cmd()
+        .args(["expire", "--older-than", "1", "--lake"])
+        .arg(&sample)
+        .output()
+        .expect("expire");
+    assert!(out.status.success());
+    assert_eq!(count(&sample, "SELECT count(*) AS n FROM logs"), "n\n0\n");
+    assert_eq!(
+        count(&sample, "SELECT count(*) AS n FROM rejects"),
+        "n\n0\n"
+    );
+}
