@@ -193,3 +193,68 @@ fn expire_removes_old_days_and_keeps_the_ledger() {
         "n\n0\n"
     );
 }
+
+#[test]
+fn every_run_leaves_prometheus_metrics_for_a_monitor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let prom = dir.path().join("textfile/s3logs.prom");
+    std::fs::create_dir_all(prom.parent().expect("dir")).expect("mkdir");
+    let prom_s = prom.display().to_string();
+    let (out, summary) = ingest(
+        &[&sample_logs()],
+        &lake,
+        &["--max-reject-ratio", "1", "--metrics-file", &prom_s],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&prom).expect("metrics");
+    let sample = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .parse()
+            .expect("number")
+    };
+    assert_eq!(
+        sample(&text, "s3logs_ingest_records"),
+        summary["records"].as_f64().expect("n")
+    );
+    assert_eq!(sample(&text, "s3logs_ingest_success"), 1.0);
+    assert_eq!(
+        sample(&text, "s3logs_ingest_rejects{reason=\"bad_time\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "s3logs_ingest_objects{state=\"ingested\"}"),
+        14.0
+    );
+    let success = sample(&text, "s3logs_ingest_last_success_timestamp_seconds");
+    // A run that fails says so, and keeps the time of the last success.
+    let held = s3logs::lake::Lake::new(&lake)
+        .lock(std::time::Duration::ZERO)
+        .expect("lock");
+    let (out, _) = ingest(
+        &[&sample_logs()],
+        &lake,
+        &["--lock-wait", "0", "--metrics-file", &prom_s],
+    );
+    drop(held);
+    assert_eq!(out.status.code(), Some(2));
+    let text = std::fs::read_to_string(&prom).expect("metrics");
+    assert_eq!(sample(&text, "s3logs_ingest_success"), 0.0);
+    assert_eq!(
+        sample(&text, "s3logs_ingest_last_success_timestamp_seconds"),
+        success
+    );
+    // A folder that is not there is an error before anything happens.
+    let other = dir.path().join("other-lake");
+    let missing = dir.path().join("no/such/folder/s3logs.prom");
+    let (out, _) = ingest(
+        &[&sample_logs()],
+        &other,
+        &["--metrics-file", &missing.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!other.exists());
+}

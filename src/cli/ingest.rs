@@ -43,6 +43,12 @@ pub struct IngestArgs {
     #[arg(long, env = "S3LOGS_SUMMARY_JSON")]
     summary_json: Option<PathBuf>,
 
+    /// Write the run as Prometheus metrics to this file (for
+    /// node_exporter's textfile collector), replacing it at once, whether
+    /// the run succeeded or not. Its folder must exist.
+    #[arg(long, env = "S3LOGS_METRICS_FILE")]
+    metrics_file: Option<PathBuf>,
+
     /// Memory for buffered rows, in MiB, before the largest day is written
     /// out.
     #[arg(long, env = "S3LOGS_MEMORY_MB", default_value_t = 64)]
@@ -89,7 +95,60 @@ fn write_summary(path: &std::path::Path, summary: &Summary) -> anyhow::Result<()
     Ok(())
 }
 
+/// Checks that a metrics file can be written where asked, before the run
+/// changes anything.
+fn check_metrics_path(path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--metrics-file {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    let probe = dir.join(format!(".s3logs-metrics-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "--metrics-file {}: cannot write in {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Writes the metrics of a run, carrying the last success over from the
+/// file's previous contents when this run failed.
+fn write_metrics(path: &std::path::Path, summary: &Summary, succeeded: bool) -> anyhow::Result<()> {
+    let last_success = std::fs::read_to_string(path).ok().and_then(|old| {
+        old.lines()
+            .find_map(|l| l.strip_prefix("s3logs_ingest_last_success_timestamp_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as i64)
+    });
+    let now = s3logs::civil::now_micros() / 1_000_000;
+    let text = summary.prometheus(now, succeeded, last_success);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "s3logs.prom".into());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    s3logs::lake::manifest::write_atomic(&dir, &name, text.as_bytes())
+        .with_context(|| format!("writing the metrics to {}", path.display()))?;
+    Ok(())
+}
+
 pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.metrics_file {
+        check_metrics_path(path)?;
+    }
     let mut opts = Options::new(args.sources, args.lake);
     opts.selection = args.selection.selection();
     opts.lookback_days = (!args.full_listing).then_some(args.lookback_days as i32);
@@ -112,12 +171,20 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
             {
                 eprintln!("s3logs: error: {}", super::error_chain(&w));
             }
+            if let Some(path) = &args.metrics_file
+                && let Err(w) = write_metrics(path, &failed, false)
+            {
+                eprintln!("s3logs: error: {}", super::error_chain(&w));
+            }
             return Err(e);
         }
     };
     eprint!("{}", summary.human());
     if let Some(path) = &args.summary_json {
         write_summary(path, &summary)?;
+    }
+    if let Some(path) = &args.metrics_file {
+        write_metrics(path, &summary, summary.errors.is_empty())?;
     }
     Ok(if !summary.errors.is_empty() {
         ExitCode::from(2)

@@ -347,6 +347,113 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// The run in the Prometheus text format, for node_exporter's textfile
+    /// collector: what it read and committed, how long it took, delivery
+    /// lag, and when it ran. `last_success` is the time (seconds since the
+    /// epoch) of the last run that succeeded; it is this run's when
+    /// `succeeded`, so a monitor can alert on its age.
+    pub fn prometheus(&self, now: i64, succeeded: bool, last_success: Option<i64>) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(out, "# HELP s3logs_ingest_{name} {help}");
+            let _ = writeln!(out, "# TYPE s3logs_ingest_{name} gauge");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "s3logs_ingest_{name}{labels} {value}");
+            }
+        };
+        let one = |v: f64| vec![(String::new(), v)];
+        metric(
+            "success",
+            "1 when the last run succeeded, else 0.",
+            &one(f64::from(u8::from(succeeded))),
+        );
+        metric(
+            "last_run_timestamp_seconds",
+            "When the last run ended.",
+            &one(now as f64),
+        );
+        if let Some(t) = if succeeded { Some(now) } else { last_success } {
+            metric(
+                "last_success_timestamp_seconds",
+                "When the last successful run ended.",
+                &one(t as f64),
+            );
+        }
+        metric(
+            "records",
+            "Records the last run committed.",
+            &one(self.records as f64),
+        );
+        metric(
+            "late_records",
+            "Records the last run added to days that already held data.",
+            &one(self.late_records as f64),
+        );
+        let mut rejects: Vec<(String, f64)> = self
+            .rejects
+            .iter()
+            .map(|(reason, n)| (format!("{{reason=\"{reason}\"}}"), *n as f64))
+            .collect();
+        if rejects.is_empty() {
+            rejects.push(("{reason=\"none\"}".into(), 0.0));
+        }
+        metric(
+            "rejects",
+            "Lines the last run rejected, by reason.",
+            &rejects,
+        );
+        let objects = [
+            ("found", self.objects_found),
+            ("ingested", self.objects_ingested),
+            ("skipped", self.objects_skipped),
+            ("failed", self.objects_failed),
+            ("retried", self.objects_retried),
+            ("to_retry", self.objects_to_retry),
+        ];
+        let objects: Vec<(String, f64)> = objects
+            .iter()
+            .map(|(state, n)| (format!("{{state=\"{state}\"}}"), *n as f64))
+            .collect();
+        metric(
+            "objects",
+            "Log objects of the last run, by what became of them.",
+            &objects,
+        );
+        metric(
+            "errors",
+            "Errors of the last run (objects or paths it could not read).",
+            &one(self.errors.len() as f64 + f64::from(u8::from(self.error.is_some()))),
+        );
+        metric(
+            "bytes",
+            "Bytes the last run read (decompressed).",
+            &one(self.bytes as f64),
+        );
+        metric(
+            "duration_seconds",
+            "How long the last run took.",
+            &one(self.seconds),
+        );
+        let mut lag = Vec::new();
+        if let Some(max) = self.delivery_lag_max_secs {
+            lag.push(("{quantile=\"1\"}".to_string(), max as f64));
+        }
+        if let Some(p50) = self.delivery_lag_p50_secs {
+            lag.push(("{quantile=\"0.5\"}".to_string(), p50 as f64));
+        }
+        if !lag.is_empty() {
+            metric(
+                "delivery_lag_seconds",
+                "Delivery lag of the last run's records (the median is an estimate).",
+                &lag,
+            );
+        }
+        out
+    }
+}
+
 /// `90061` seconds as `1d 1h 1m 1s`, leaving out zero parts.
 pub fn duration(secs: i64) -> String {
     let parts = [
@@ -377,6 +484,28 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn metrics_are_prometheus_text() {
+        let mut s = Summary {
+            records: 5,
+            ..Summary::default()
+        };
+        s.rejects.insert("bad_time", 2);
+        let text = s.prometheus(1_700_000_000, true, None);
+        assert!(text.contains("# TYPE s3logs_ingest_records gauge\ns3logs_ingest_records 5\n"));
+        assert!(text.contains("s3logs_ingest_rejects{reason=\"bad_time\"} 2\n"));
+        assert!(text.contains("s3logs_ingest_last_success_timestamp_seconds 1700000000\n"));
+        let failed = s.prometheus(1_700_000_100, false, Some(1_700_000_000));
+        assert!(failed.contains("s3logs_ingest_success 0\n"));
+        assert!(failed.contains("s3logs_ingest_last_success_timestamp_seconds 1700000000\n"));
+        // Every sample line is `name{labels} value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').expect("a value");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            assert!(name.starts_with("s3logs_ingest_"), "{line}");
+        }
+    }
 
     #[test]
     fn median_is_within_a_bucket() {
