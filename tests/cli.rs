@@ -54,3 +54,122 @@ fn the_manual_page_is_roff_with_every_subcommand() {
         );
     }
 }
+
+/// One command of the README's `sh` blocks: its environment and words.
+pub struct ReadmeCommand {
+    pub line: String,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+/// Every `s3logs` command of the README's `sh` code blocks, as a user
+/// would type it (comments, cron schedules and `| jq …` left off; quoted
+/// words kept whole).
+pub fn readme_commands() -> Vec<ReadmeCommand> {
+    let readme = std::fs::read_to_string(crate::util::root().join("README.md")).expect("README");
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for line in readme.lines() {
+        let t = line.trim();
+        if t.starts_with("```") {
+            in_sh = t == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let t = t.strip_prefix("0 * * * * ").unwrap_or(t);
+        let t = t.split("  #").next().unwrap_or(t);
+        let t = t.split(" | ").next().unwrap_or(t).trim();
+        let mut words = Vec::new();
+        let mut rest = t;
+        while !rest.is_empty() {
+            rest = rest.trim_start();
+            if let Some(q) = rest.strip_prefix('"') {
+                let end = q.find('"').expect("a closing quote");
+                words.push(q[..end].to_string());
+                rest = &q[end + 1..];
+            } else {
+                let end = rest.find(' ').unwrap_or(rest.len());
+                words.push(rest[..end].to_string());
+                rest = &rest[end..];
+            }
+        }
+        let mut env = Vec::new();
+        while words
+            .first()
+            .is_some_and(|w| w.contains('=') && !w.starts_with('-'))
+        {
+            let w = words.remove(0);
+            let (k, v) = w.split_once('=').expect("NAME=VALUE");
+            env.push((k.to_string(), v.to_string()));
+        }
+        if words.first().map(String::as_str) == Some("s3logs") {
+            words.remove(0);
+            out.push(ReadmeCommand {
+                line: t.to_string(),
+                env,
+                args: words,
+            });
+        }
+    }
+    out
+}
+
+/// Stands the README's example places in for places of a test: its log
+/// folders for the sample logs, its lake and summary paths for `dir`.
+pub fn local_word(word: &str, dir: &std::path::Path) -> String {
+    let sample = crate::util::sample_logs().display().to_string();
+    match word {
+        "sample-logs" | "logs/" | "~/Downloads/logs" | "/data/s3-logs" => sample,
+        "/data/s3-lake" => dir.join("data-lake").display().to_string(),
+        "/var/log/s3logs/last.json" => dir.join("last.json").display().to_string(),
+        w => w.to_string(),
+    }
+}
+
+#[test]
+fn the_readme_commands_run_as_written() {
+    let commands = readme_commands();
+    assert!(commands.len() >= 10, "{} commands found", commands.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The queries use ./s3logs-lake, as `make demo` leaves it.
+    let demo = s3logs_cmd()
+        .current_dir(dir.path())
+        .args(["ingest", "--lake", "s3logs-lake", "--max-reject-ratio", "1"])
+        .arg(crate::util::sample_logs())
+        .output()
+        .expect("ingest");
+    assert!(demo.status.success());
+    let mut ran = 0;
+    for c in commands.iter().filter(|c| {
+        !c.args.iter().any(|a| a.starts_with("s3://"))
+            && !c.env.iter().any(|(_, v)| v.starts_with("s3://"))
+    }) {
+        let mut cmd = s3logs_cmd();
+        cmd.current_dir(dir.path());
+        for (k, v) in &c.env {
+            cmd.env(k, local_word(v, dir.path()));
+        }
+        let args: Vec<String> = c.args.iter().map(|a| local_word(a, dir.path())).collect();
+        let out = cmd.args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // 1 is "some lines were rejected": the sample holds five on purpose.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)) && !err.contains("error:"),
+            "`{}` failed ({:?}): {err}",
+            c.line,
+            out.status.code()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 9, "{ran} local commands ran");
+    assert!(
+        dir.path().join("cost.csv").is_file(),
+        "--output cost.csv wrote it"
+    );
+    assert!(
+        dir.path().join("last.json").is_file(),
+        "the cron line wrote its summary"
+    );
+}

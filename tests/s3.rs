@@ -840,3 +840,55 @@ fn an_object_that_failed_is_read_again_past_the_listing_window() {
     ledger_agrees_with_data(&lake_s);
     assert_eq!(dump(&lake), dump(local_lake()));
 }
+
+#[test]
+fn the_readme_s3_commands_run_as_written() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "my-log-bucket", &sample_logs(), "logs/");
+    seed(ep, "logs", &sample_logs(), "");
+    lake_bucket(ep, "analytics");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ran = 0;
+    for c in crate::cli::readme_commands() {
+        let remote = c.args.iter().any(|a| a.starts_with("s3://"))
+            || c.env.iter().any(|(_, v)| v.starts_with("s3://"));
+        if !remote {
+            continue;
+        }
+        let args: Vec<String> = c
+            .args
+            .iter()
+            .map(|a| match a.as_str() {
+                "http://127.0.0.1:9000" => ep.to_string(),
+                w => crate::cli::local_word(w, dir.path()),
+            })
+            .collect();
+        let env: Vec<(String, String)> = c
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::cli::local_word(v, dir.path())))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut with_lake = args.clone();
+        // A command without --lake uses ./s3logs-lake: keep it in `dir`.
+        let own_lake = dir.path().join(format!("lake-{ran}")).display().to_string();
+        if args.first() == Some(&"ingest")
+            && !args.contains(&"--lake")
+            && !env.iter().any(|(k, _)| *k == "S3LOGS_LAKE")
+        {
+            with_lake.extend(["--lake", own_lake.as_str()]);
+        }
+        let out = s3logs(ep, &with_lake, &env);
+        let err = stderr(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)) && !err.contains("error:"),
+            "`{}` failed ({:?}): {err}",
+            c.line,
+            out.status.code()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 5, "{ran} s3:// commands ran");
+}

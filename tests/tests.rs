@@ -23,7 +23,7 @@ mod query;
 mod s3;
 // The lake against hostile input, queries and a flaky world.
 mod trust;
-// Completions and the manual page.
+// Completions, the manual page and the README's commands.
 mod cli;
 // Compaction as runs add files, and expiry.
 mod health;
