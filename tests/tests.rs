@@ -27,3 +27,5 @@ mod trust;
 mod cli;
 // Compaction as runs add files, and expiry.
 mod health;
+// s3logs audit: findings and policies.
+mod audit;

@@ -82,42 +82,8 @@ fn write_summary(path: &std::path::Path, summary: &Summary) -> anyhow::Result<()
             .context("writing the summary")?;
         return Ok(());
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "summary.json".into());
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    s3logs::lake::manifest::write_atomic(&dir, &name, json.as_bytes())
+    super::replace_file(path, json.as_bytes())
         .with_context(|| format!("writing the summary to {}", path.display()))?;
-    Ok(())
-}
-
-/// Checks that a metrics file can be written where asked, before the run
-/// changes anything.
-fn check_metrics_path(path: &std::path::Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "--metrics-file {}: the folder {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    let probe = dir.join(format!(".s3logs-metrics-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| {
-        format!(
-            "--metrics-file {}: cannot write in {}",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -132,22 +98,14 @@ fn write_metrics(path: &std::path::Path, summary: &Summary, succeeded: bool) -> 
     });
     let now = s3logs::civil::now_micros() / 1_000_000;
     let text = summary.prometheus(now, succeeded, last_success);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "s3logs.prom".into());
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    s3logs::lake::manifest::write_atomic(&dir, &name, text.as_bytes())
+    super::replace_file(path, text.as_bytes())
         .with_context(|| format!("writing the metrics to {}", path.display()))?;
     Ok(())
 }
 
 pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.metrics_file {
-        check_metrics_path(path)?;
+        super::check_writable(path, "--metrics-file")?;
     }
     let mut opts = Options::new(args.sources, args.lake);
     opts.selection = args.selection.selection();

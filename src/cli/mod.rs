@@ -1,6 +1,7 @@
 //! Command-line types and dispatch. One file per subcommand; the library
 //! never sees clap.
 
+mod audit;
 mod check;
 mod generate;
 mod ingest;
@@ -40,6 +41,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Run SQL, or a bundled query, over the lake or raw log files.
     Query(query::QueryArgs),
+    /// Run every audit finding under a policy; exit 1 when one crosses its
+    /// threshold (for cron, CI or a monitor).
+    Audit(audit::AuditArgs),
     /// List the bundled queries with their parameters.
     Queries(query::QueriesArgs),
     /// Merge small files per day and drop exact duplicate records.
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run_cmd(args),
         Command::Query(args) => query::run(args),
         Command::Queries(args) => query::list(args),
+        Command::Audit(args) => audit::run(args),
         Command::Compact(args) => upkeep::compact(args),
         Command::Vacuum(args) => upkeep::vacuum(args),
         Command::Expire(args) => upkeep::expire(args),
@@ -252,6 +257,54 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a share from 0 to 1 (0.01 is 1%)")),
     }
+}
+
+/// Checks, before a command changes anything, that `path` (given as
+/// `flag`) can be written: its folder exists and takes a new file.
+fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    let dir = parent(path);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    let probe = dir.join(format!(".s3logs-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        anyhow::anyhow!(
+            "{flag} {}: cannot write in {}: {e}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Replaces a file at once (a reader never sees half of it): a synced
+/// temporary file beside it, renamed over it.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow::anyhow!("{} names no file", path.display()))?;
+    s3logs::lake::manifest::write_atomic(&parent(path), &name, bytes)?;
+    Ok(())
+}
+
+fn parent(path: &std::path::Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// A `YYYY-MM-DD` date, as text.
+fn parse_date_text(s: &str) -> Result<String, String> {
+    s3logs::civil::parse_date(s)
+        .map(s3logs::civil::date_string)
+        .ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
 }
 
 /// `YYYY-MM-DD` to days since the epoch.

@@ -2,6 +2,7 @@
 //! `ingested`, `pricing`), the bundled queries and running them. When
 //! DataFusion's APIs change, only this folder changes.
 
+pub mod findings;
 pub mod pricing;
 pub mod queries;
 pub mod raw;
