@@ -128,29 +128,34 @@ impl Column {
     pub const LOG_COUNT: usize = 28;
 
     /// The 21 text columns among the log columns, in order.
-    pub const TEXT: [Column; 21] = [
-        Column::BucketOwner,
-        Column::Bucket,
-        Column::RemoteIp,
-        Column::Requester,
-        Column::RequestId,
-        Column::Operation,
-        Column::Key,
-        Column::RequestUri,
-        Column::ErrorCode,
-        Column::Referer,
-        Column::UserAgent,
-        Column::VersionId,
-        Column::HostId,
-        Column::SignatureVersion,
-        Column::CipherSuite,
-        Column::AuthenticationType,
-        Column::HostHeader,
-        Column::TlsVersion,
-        Column::AccessPointArn,
-        Column::SourceRegion,
-        Column::ExtraFields,
-    ];
+    pub const TEXT: [Column; 21] = {
+        let mut out = [Column::BucketOwner; 21];
+        let (mut i, mut n) = (0, 0);
+        while i < Column::LOG_COUNT {
+            if Column::ALL[i].is_text() {
+                out[n] = Column::ALL[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        out
+    };
+
+    /// Whether it holds text (`Utf8`).
+    pub const fn is_text(self) -> bool {
+        !matches!(
+            self,
+            Column::RequestTime
+                | Column::HttpStatus
+                | Column::BytesSent
+                | Column::ObjectSize
+                | Column::TotalTimeMs
+                | Column::TurnAroundTimeMs
+                | Column::AclRequired
+                | Column::SourceLine
+                | Column::Date
+        )
+    }
 
     /// Its position in [`logs`] (and in [`records`], which lacks only `date`).
     pub const fn index(self) -> usize {

@@ -128,6 +128,17 @@ pub fn local_word(word: &str, dir: &std::path::Path) -> String {
     }
 }
 
+/// A README command ran: exit 0, or 1 for "some lines were rejected" (the
+/// sample holds five on purpose), and no error.
+pub fn assert_ran(line: &str, out: &std::process::Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)) && !err.contains("error:"),
+        "`{line}` failed ({:?}): {err}",
+        out.status.code()
+    );
+}
+
 #[test]
 fn the_readme_commands_run_as_written() {
     let commands = readme_commands();
@@ -152,15 +163,7 @@ fn the_readme_commands_run_as_written() {
             cmd.env(k, local_word(v, dir.path()));
         }
         let args: Vec<String> = c.args.iter().map(|a| local_word(a, dir.path())).collect();
-        let out = cmd.args(&args).output().expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        // 1 is "some lines were rejected": the sample holds five on purpose.
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)) && !err.contains("error:"),
-            "`{}` failed ({:?}): {err}",
-            c.line,
-            out.status.code()
-        );
+        assert_ran(&c.line, &cmd.args(&args).output().expect("run"));
         ran += 1;
     }
     assert!(ran >= 9, "{ran} local commands ran");
