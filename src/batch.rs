@@ -57,40 +57,10 @@ pub struct LogBatchBuilder {
 /// bytes, so a batch cut here never overflows them (which would panic).
 pub const BATCH_TEXT_BYTES: usize = 1 << 30;
 
-// Indexes into `LogBatchBuilder::text`, in schema order.
-const BUCKET_OWNER: usize = 0;
-const BUCKET: usize = 1;
-const REMOTE_IP: usize = 2;
-const REQUESTER: usize = 3;
-const REQUEST_ID: usize = 4;
-const OPERATION: usize = 5;
-const KEY: usize = 6;
-const REQUEST_URI: usize = 7;
-const ERROR_CODE: usize = 8;
-const REFERER: usize = 9;
-const USER_AGENT: usize = 10;
-const VERSION_ID: usize = 11;
-const HOST_ID: usize = 12;
-const SIGNATURE_VERSION: usize = 13;
-const CIPHER_SUITE: usize = 14;
-const AUTHENTICATION_TYPE: usize = 15;
-const HOST_HEADER: usize = 16;
-const TLS_VERSION: usize = 17;
-const ACCESS_POINT_ARN: usize = 18;
-const SOURCE_REGION: usize = 19;
-const EXTRA_FIELDS: usize = 20;
-const TEXT_COLUMNS: usize = 21;
+/// The text builders, one per [`Col::TEXT`] column, in that order (the
+/// order of [`LogRecord::text_fields`]).
+const TEXT_COLUMNS: usize = Col::TEXT.len();
 
-/// The [`schema::logs`] column of each text builder.
-const TEXT_COLUMN: [usize; TEXT_COLUMNS] = {
-    let mut out = [0; TEXT_COLUMNS];
-    let mut i = 0;
-    while i < TEXT_COLUMNS {
-        out[i] = Col::TEXT[i].index();
-        i += 1;
-    }
-    out
-};
 /// Columns of [`schema::logs`]: the 30 of [`schema::records`] and `date`.
 const LOG_COLUMNS: usize = Col::ALL.len();
 const DATE: usize = Col::Date.index();
@@ -131,7 +101,7 @@ impl LogBatchBuilder {
 
     fn build(capacity: usize, schema: SchemaRef, wanted: [bool; LOG_COLUMNS]) -> Self {
         let text = std::array::from_fn(|i| {
-            let bytes = if wanted[TEXT_COLUMN[i]] { 16 } else { 0 };
+            let bytes = if wanted[Col::TEXT[i].index()] { 16 } else { 0 };
             Column::new(StringBuilder::with_capacity(capacity, capacity * bytes))
         });
         LogBatchBuilder {
@@ -186,75 +156,24 @@ impl LogBatchBuilder {
     /// Appends one record and where it came from.
     pub fn append(&mut self, rec: &LogRecord<'_>, source_file: &str, source_line: i64) {
         let w = &self.wanted;
-        let t = &mut self.text;
-        let put = |c: &mut Column<StringBuilder>, i: usize, v: Option<&[u8]>| {
-            if w[TEXT_COLUMN[i]] {
-                let b = &mut c.builder;
-                match v {
-                    Some(v) => b.append_value(rec.text(v)),
-                    None => b.append_null(),
-                }
+        let columns = self.text.iter_mut().zip(Col::TEXT).zip(rec.text_fields());
+        for ((c, col), value) in columns {
+            if !w[col.index()] {
+                continue;
             }
-        };
-        // Requester and host id may be several tokens, joined by one space.
-        let put_joined = |c: &mut Column<StringBuilder>, i: usize, v: Option<&[u8]>| {
-            if w[TEXT_COLUMN[i]] {
-                let b = &mut c.builder;
-                match v {
-                    Some(v) if find_space(v) == v.len() => b.append_value(rec.text(v)),
-                    Some(v) => b.append_value(joined_tokens(v)),
-                    None => b.append_null(),
+            let b = &mut c.builder;
+            match value {
+                None => b.append_null(),
+                // The requester and the host id may be several tokens,
+                // stored joined by one space.
+                Some(v)
+                    if matches!(col, Col::Requester | Col::HostId) && find_space(v) < v.len() =>
+                {
+                    b.append_value(joined_tokens(v))
                 }
+                Some(v) => b.append_value(rec.text(v)),
             }
-        };
-        let [
-            bucket_owner,
-            bucket,
-            remote_ip,
-            requester,
-            request_id,
-            operation,
-            key,
-            request_uri,
-            error_code,
-            referer,
-            user_agent,
-            version_id,
-            host_id,
-            signature_version,
-            cipher_suite,
-            authentication_type,
-            host_header,
-            tls_version,
-            access_point_arn,
-            source_region,
-            extra_fields,
-        ] = t;
-        put(bucket_owner, BUCKET_OWNER, rec.bucket_owner);
-        put(bucket, BUCKET, rec.bucket);
-        put(remote_ip, REMOTE_IP, rec.remote_ip);
-        put_joined(requester, REQUESTER, rec.requester);
-        put(request_id, REQUEST_ID, rec.request_id);
-        put(operation, OPERATION, rec.operation);
-        put(key, KEY, rec.key);
-        put(request_uri, REQUEST_URI, rec.request_uri);
-        put(error_code, ERROR_CODE, rec.error_code);
-        put(referer, REFERER, rec.referer);
-        put(user_agent, USER_AGENT, rec.user_agent);
-        put(version_id, VERSION_ID, rec.version_id);
-        put_joined(host_id, HOST_ID, rec.host_id);
-        put(signature_version, SIGNATURE_VERSION, rec.signature_version);
-        put(cipher_suite, CIPHER_SUITE, rec.cipher_suite);
-        put(
-            authentication_type,
-            AUTHENTICATION_TYPE,
-            rec.authentication_type,
-        );
-        put(host_header, HOST_HEADER, rec.host_header);
-        put(tls_version, TLS_VERSION, rec.tls_version);
-        put(access_point_arn, ACCESS_POINT_ARN, rec.access_point_arn);
-        put(source_region, SOURCE_REGION, rec.source_region);
-        put(extra_fields, EXTRA_FIELDS, rec.extra_fields);
+        }
         if w[Col::RequestTime.index()] {
             self.request_time.builder.append_value(rec.request_time);
         }
@@ -310,9 +229,9 @@ impl LogBatchBuilder {
                 Col::SourceLine => self.source_line.finish(capacity),
                 Col::Date => self.date.finish(capacity),
                 _ => {
-                    let i = TEXT_COLUMN
+                    let i = Col::TEXT
                         .iter()
-                        .position(|&t| t == c)
+                        .position(|t| t.index() == c)
                         .unwrap_or_else(|| unreachable!("column {c} is a text column"));
                     self.text[i].finish(capacity)
                 }

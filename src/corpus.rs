@@ -563,7 +563,9 @@ mod tests {
         for micros in [0, 1_549_411_238_000_000, 1_709_251_199_000_000] {
             let s = format_time(micros);
             assert_eq!(
-                crate::parse::bracketed_time(s.as_bytes()),
+                crate::parse::bracketed_time(s.as_bytes())
+                    .ok()
+                    .map(|(_, t)| t),
                 Some(micros),
                 "{s}"
             );

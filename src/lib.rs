@@ -31,6 +31,10 @@
 //! - [`ingest`]: one run into the lake, in steps (plan, pipeline, rollback,
 //!   commit, summary); [`lake`]: the Delta tables and their upkeep, which
 //!   never import `ingest` or [`sql`].
+//! - [`store`]: the S3 store (URLs, credentials, region, endpoint,
+//!   retries) that `s3://` sources and `s3://` lakes share.
+//! - [`runtime`]: the process's one tokio runtime, for DataFusion,
+//!   deltalake and every S3 request.
 //! - [`corpus`]: a deterministic generator of realistic corpora.
 //!
 //! ```
@@ -54,10 +58,12 @@ pub mod ingest;
 pub mod lake;
 pub mod output;
 pub mod parse;
+pub mod runtime;
 pub mod scan;
 pub mod schema;
 pub mod source;
 pub mod sql;
+pub mod store;
 
 /// A tuning knob from the environment (`S3LOGS_…`): its value when it is
 /// set to a whole number, else `None`.

@@ -74,11 +74,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(rayon::current_num_threads().max(1))
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = s3logs::runtime::get();
     let found = rt.block_on(async {
         let ctx = context(&sources).await?;
         findings::evaluate(&ctx, &policy, args.since.as_deref(), args.until.as_deref()).await

@@ -117,11 +117,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
         pricing: args.pricing.clone(),
         selection: args.selection.selection(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(rayon::current_num_threads().max(1))
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = s3logs::runtime::get();
     rt.block_on(async {
         let ctx = context(&sources).await?;
         let stream = execute(&ctx, &query.sql, params).await?;

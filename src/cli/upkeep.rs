@@ -73,14 +73,6 @@ fn parse_date(s: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn open_for_write(
     arg: &LakeArg,
     rt: &tokio::runtime::Runtime,
@@ -108,8 +100,8 @@ fn existing_lake(path: &std::path::Path, rt: &tokio::runtime::Runtime) -> anyhow
 }
 
 pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let rt = s3logs::runtime::get();
+    let (lake, _lock) = open_for_write(&args.lake, rt)?;
     let report =
         rt.block_on(lake.compact(args.since.as_deref(), args.target_file_mb.max(1) << 20))?;
     if report.days.is_empty() {
@@ -128,8 +120,8 @@ pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let rt = s3logs::runtime::get();
+    let (lake, _lock) = open_for_write(&args.lake, rt)?;
     let deleted = rt.block_on(lake.vacuum(Duration::from_secs(args.retain_hours * 3600)))?;
     let parts: Vec<String> = deleted.iter().map(|(t, n)| format!("{t} {n}")).collect();
     eprintln!("s3logs: vacuum deleted files: {}", parts.join(", "));
@@ -137,8 +129,8 @@ pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn expire(args: ExpireArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let (lake, _lock) = open_for_write(&args.lake, &rt)?;
+    let rt = s3logs::runtime::get();
+    let (lake, _lock) = open_for_write(&args.lake, rt)?;
     let today = s3logs::civil::day_of(s3logs::civil::now_micros());
     let cutoff = s3logs::civil::date_string(today - args.older_than as i32);
     let report = rt.block_on(lake.expire(&cutoff))?;
@@ -158,8 +150,8 @@ pub fn expire(args: ExpireArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let lake = existing_lake(&args.lake.lake, &rt)?;
+    let rt = s3logs::runtime::get();
+    let lake = existing_lake(&args.lake.lake, rt)?;
     let mut st = rt.block_on(lake.status())?;
     if args.verify {
         st.problems = Some(rt.block_on(lake.verify())?);

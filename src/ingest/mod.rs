@@ -116,15 +116,11 @@ pub struct Outcome {
 /// The lake cannot be locked, read or written. Unreadable objects are not
 /// errors of the run: they are named in [`Summary::errors`].
 pub fn run(opts: &Options) -> Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = crate::runtime::get();
     let started = Instant::now();
     let lake = Lake::at(&opts.lake, &opts.selection.s3)?;
     let fresh = rt.block_on(lake.is_new())?;
-    let outcome = run_locked(opts, &rt, &lake, started);
+    let outcome = run_locked(opts, rt, &lake, started);
     // A first run that failed, or read nothing, leaves no lake behind (a
     // missing bucket used to leave an empty one).
     let failed = outcome.as_ref().map_or(true, |o| {

@@ -142,8 +142,8 @@ impl Lake {
     /// # Errors
     ///
     /// The S3 store cannot be configured.
-    pub fn at(location: &Path, s3: &crate::source::S3Options) -> Result<Self> {
-        let Some(url) = location.to_str().and_then(crate::source::S3Url::parse) else {
+    pub fn at(location: &Path, s3: &crate::store::S3Options) -> Result<Self> {
+        let Some(url) = location.to_str().and_then(crate::store::S3Url::parse) else {
             return Ok(Lake::new(location));
         };
         let stamp = std::time::SystemTime::now()
@@ -731,11 +731,7 @@ impl Lake {
 
     /// [`Lake::read_all`] for callers without an async runtime.
     pub fn read_all_blocking(&self, table: Table) -> Result<Vec<arrow::record_batch::RecordBatch>> {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?
-            .block_on(self.read_all(table))
+        crate::runtime::block_on(self.read_all(table))
     }
 }
 

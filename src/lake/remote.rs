@@ -34,7 +34,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use url::Url;
 
-use crate::source::{S3Options, S3Url, s3};
+use crate::store::{self, S3Options, S3Url};
 
 use super::manifest::Manifest;
 
@@ -76,7 +76,7 @@ impl Factory {
         if let Some(s) = stores.get(bucket) {
             return Ok(Arc::clone(s));
         }
-        let s = s3::build_store(bucket, &self.opts)?;
+        let s = store::build_store(bucket, &self.opts)?;
         stores.insert(bucket.to_string(), Arc::clone(&s));
         Ok(s)
     }
@@ -353,18 +353,10 @@ impl Remote {
         let (ready_tx, ready_rx) = channel::<Result<()>>();
         let (stop_tx, stop_rx) = channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(anyhow!("starting the lease runtime: {e}")));
-                    return;
-                }
-            };
-            // The lease has a store of its own, on its own runtime.
-            let store = match s3::build_store(&bucket, &opts) {
+            let rt = crate::runtime::get();
+            // The lease has a store (a connection pool) of its own, so a
+            // renewal never queues behind the run's uploads.
+            let store = match store::build_store(&bucket, &opts) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = ready_tx.send(Err(anyhow!("configuring {url}: {e}")));

@@ -16,7 +16,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Lake;
-use crate::source::{Location, Object, S3Options, S3Url, name_path, path_name, s3};
+use crate::source::{Location, Object, name_path, path_name};
+use crate::store::{self, S3Options, S3Url};
 
 /// The file under `_s3logs/`.
 pub const FILE: &str = "retry.json";
@@ -135,7 +136,7 @@ pub fn find(entry: &Entry, s3: &S3Options) -> Found {
 }
 
 fn find_s3(url: &S3Url, name: &str, opts: &S3Options) -> Found {
-    let store = match s3::store(&url.bucket, opts) {
+    let store = match store::store(&url.bucket, opts) {
         Ok(s) => s,
         Err(e) => return Found::Failed(e.to_string()),
     };
@@ -143,7 +144,9 @@ fn find_s3(url: &S3Url, name: &str, opts: &S3Options) -> Found {
         .unwrap_or_else(|_| object_store::path::Path::from(url.prefix.as_str()));
     let head = {
         let (store, key) = (std::sync::Arc::clone(&store), key.clone());
-        s3::block_on(async move { object_store::ObjectStoreExt::head(store.as_ref(), &key).await })
+        crate::runtime::block_on(async move {
+            object_store::ObjectStoreExt::head(store.as_ref(), &key).await
+        })
     };
     match head {
         Ok(meta) => Found::Object(Object {

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::schema::Column;
+
 /// One S3 server access log record, borrowing every text field from the line
 /// it was parsed from (`'a` is the lifetime of that line).
 ///
@@ -82,6 +84,34 @@ pub struct LogRecord<'a> {
 }
 
 impl<'a> LogRecord<'a> {
+    /// The text fields, in the order of [`Column::TEXT`] (the schema's
+    /// order): the one list of them that writers and tests walk.
+    pub fn text_fields(&self) -> [Option<&'a [u8]>; Column::TEXT.len()] {
+        [
+            self.bucket_owner,
+            self.bucket,
+            self.remote_ip,
+            self.requester,
+            self.request_id,
+            self.operation,
+            self.key,
+            self.request_uri,
+            self.error_code,
+            self.referer,
+            self.user_agent,
+            self.version_id,
+            self.host_id,
+            self.signature_version,
+            self.cipher_suite,
+            self.authentication_type,
+            self.host_header,
+            self.tls_version,
+            self.access_point_arn,
+            self.source_region,
+            self.extra_fields,
+        ]
+    }
+
     /// A field of this record as text: a slice of [`LogRecord::utf8_line`]
     /// when the field lies within it (no validation again), else decoded
     /// with replacement characters like [`text`].

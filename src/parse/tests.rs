@@ -255,3 +255,37 @@ fn error_offsets_point_at_the_field() {
     let err = parse_line(line.as_bytes()).expect_err("rejected");
     assert_eq!(&line[err.offset..err.offset + 3], "2x0");
 }
+
+#[test]
+fn text_fields_follow_the_schema_order() {
+    let line = r#"owner bkt [06/Feb/2019:00:00:38 +0000] 192.0.2.3 req id REST.GET.OBJECT k "GET /k HTTP/1.1" 200 Err 5 5 7 6 "ref" "agent" ver host sig cipher auth hh tls arn Yes region extra"#;
+    let rec = ok(line);
+    let want = [
+        ("bucket_owner", "owner"),
+        ("bucket", "bkt"),
+        ("remote_ip", "192.0.2.3"),
+        ("requester", "req"),
+        ("request_id", "id"),
+        ("operation", "REST.GET.OBJECT"),
+        ("key", "k"),
+        ("request_uri", "GET /k HTTP/1.1"),
+        ("error_code", "Err"),
+        ("referer", "ref"),
+        ("user_agent", "agent"),
+        ("version_id", "ver"),
+        ("host_id", "host"),
+        ("signature_version", "sig"),
+        ("cipher_suite", "cipher"),
+        ("authentication_type", "auth"),
+        ("host_header", "hh"),
+        ("tls_version", "tls"),
+        ("access_point_arn", "arn"),
+        ("source_region", "region"),
+        ("extra_fields", "extra"),
+    ];
+    let fields = crate::schema::Column::TEXT.iter().zip(rec.text_fields());
+    for ((col, value), (name, text)) in fields.zip(want) {
+        assert_eq!(col.name(), name);
+        assert_eq!(value, Some(text.as_bytes()), "{name}");
+    }
+}

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::store::{S3Options, S3Url};
 pub use discover::{
     DiscoverError, Location, Object, delivery_time, discover, name_path, path_name,
 };
 pub use lines::{Chunk, ChunkReader, Line, MAX_LINE};
-pub use s3::{ListStats, Prefetch, S3Options, S3Url};
+pub use s3::{ListStats, Prefetch};
 
 /// Which objects of the sources to read.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +61,7 @@ pub fn find(sources: &[PathBuf], sel: &Selection) -> Found {
                 (a, b) => a.or(b),
             };
             let mut stats = ListStats::default();
-            match s3::block_on(s3::list(&url, &sel.s3, since, sel.until, &mut stats)) {
+            match crate::runtime::block_on(s3::list(&url, &sel.s3, since, sel.until, &mut stats)) {
                 Ok(objects) => found.objects.extend(objects),
                 Err(e) => found.errors.push(e),
             }
