@@ -32,17 +32,22 @@ demo:
 	$(BIN) status --lake $(DEMO_LAKE) --format table
 	@echo "== s3logs query audit/deletes --lake $(DEMO_LAKE)" >&2
 	$(BIN) query audit/deletes --lake $(DEMO_LAKE) --format table
+	@echo "== s3logs report --lake $(DEMO_LAKE) (open the page in a browser)" >&2
+	$(BIN) report --lake $(DEMO_LAKE) --output s3logs-report.html
 
-# The interoperability and S3 tests need a Python with DuckDB, deltalake
-# and moto's S3 server: `make test` makes that virtualenv once (pinned, in
-# VENV, outside the clone) and requires those tests, so none of them can
-# pass by skipping. Set S3LOGS_PYTHON to use another Python instead.
+# The interoperability, S3 and browser tests need a Python with DuckDB,
+# deltalake, moto's S3 server and Playwright, and Debian's Chromium:
+# `make test` makes that virtualenv once (pinned, in VENV, outside the
+# clone), installs Chromium when it is missing, and requires those tests,
+# so none of them can pass by skipping. Set S3LOGS_PYTHON to use another
+# Python instead.
 VENV ?= $(HOME)/.cache/s3logs-venv
 S3LOGS_PYTHON ?= $(VENV)/bin/python
 
 test:
 	@if [ "$(S3LOGS_PYTHON)" = "$(VENV)/bin/python" ]; then bash benches/python-env.sh "$(VENV)"; fi
-	S3LOGS_PYTHON="$(S3LOGS_PYTHON)" S3LOGS_INTEROP=required S3LOGS_S3=required \
+	bash tests/browser/setup.sh
+	S3LOGS_PYTHON="$(S3LOGS_PYTHON)" S3LOGS_INTEROP=required S3LOGS_S3=required S3LOGS_BROWSER=required \
 		$(CARGO) test --all-targets --quiet
 	$(CARGO) test --doc --quiet
 

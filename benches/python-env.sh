@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Creates (once) a virtualenv with the pinned Python packages the interop
-# test, the DuckDB benchmarks and the S3 tests (moto's S3 server) use.
+# test, the DuckDB benchmarks, the S3 tests (moto's S3 server) and the
+# report's browser tests (Playwright, driving Debian's Chromium) use.
 # Usage: python-env.sh VENV_DIR
 set -euo pipefail
 venv="$1"
-want="duckdb==1.5.5 duckdb-extension-delta==1.5.5 deltalake==1.6.6 pyarrow==26.0.1 moto[server]==5.2.5"
+want="duckdb==1.5.5 duckdb-extension-delta==1.5.5 deltalake==1.6.6 pyarrow==26.0.1 moto[server]==5.2.5 playwright==1.65.2"
 stamp="$venv/.s3logs-packages"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0

@@ -31,6 +31,7 @@
 //! - [`ingest`]: one run into the lake, in steps (plan, pipeline, rollback,
 //!   commit, summary); [`lake`]: the Delta tables and their upkeep, which
 //!   never import `ingest` or [`sql`].
+//! - [`report`]: the HTML report, from the bundled queries.
 //! - [`store`]: the S3 store (URLs, credentials, region, endpoint,
 //!   retries) that `s3://` sources and `s3://` lakes share.
 //! - [`runtime`]: the process's one tokio runtime, for DataFusion,
@@ -58,6 +59,7 @@ pub mod ingest;
 pub mod lake;
 pub mod output;
 pub mod parse;
+pub mod report;
 pub mod runtime;
 pub mod scan;
 pub mod schema;

@@ -123,7 +123,11 @@ fn parameters_are_typed_values_never_sql() {
 #[test]
 fn a_date_range_prunes_partitions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (name, sql) in s3logs::sql::queries::BUNDLED {
+    // Queries of the rejects table alone have no day partitions to prune.
+    let over_logs = s3logs::sql::queries::BUNDLED
+        .iter()
+        .filter(|(_, sql)| sql.contains("FROM logs"));
+    for (name, sql) in over_logs {
         let q = s3logs::sql::queries::Query::parse(name, sql).expect("parse");
         let header: String = sql
             .lines()

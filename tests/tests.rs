@@ -29,3 +29,5 @@ mod cli;
 mod health;
 // s3logs audit: findings and policies.
 mod audit;
+// s3logs report: the HTML page in a real browser.
+mod report;

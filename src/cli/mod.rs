@@ -6,6 +6,7 @@ mod check;
 mod generate;
 mod ingest;
 mod query;
+mod report;
 mod upkeep;
 
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     /// Run every audit finding under a policy; exit 1 when one crosses its
     /// threshold (for cron, CI or a monitor).
     Audit(audit::AuditArgs),
+    /// Write one self-contained HTML page of what happened: findings,
+    /// traffic, who, security, cost and data quality.
+    Report(report::ReportArgs),
     /// List the bundled queries with their parameters.
     Queries(query::QueriesArgs),
     /// Merge small files per day and drop exact duplicate records.
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Queries(args) => query::list(args),
         Command::Audit(args) => audit::run(args),
+        Command::Report(args) => report::run(args),
         Command::Compact(args) => upkeep::compact(args),
         Command::Vacuum(args) => upkeep::vacuum(args),
         Command::Expire(args) => upkeep::expire(args),

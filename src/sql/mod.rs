@@ -152,3 +152,47 @@ pub async fn execute(
     }
     Ok(df.execute_stream().await?)
 }
+
+/// Reads the `logs` and `rejects` tables once into memory and puts them in
+/// place of the originals, so that many queries over raw files parse them
+/// once (`s3logs report --raw`). `logs` keeps only the days `since` to
+/// `until` (`YYYY-MM-DD`, inclusive) when given.
+///
+/// # Errors
+///
+/// The tables cannot be read.
+pub async fn in_memory(
+    ctx: &SessionContext,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<()> {
+    let partitions = ctx.copied_config().target_partitions().max(1);
+    for name in ["logs", "rejects"] {
+        let Ok(table) = ctx.table(name).await else {
+            continue;
+        };
+        let mut df = table;
+        if name == "logs" {
+            use datafusion::prelude::{col, lit};
+            if let Some(s) = since.and_then(crate::civil::parse_date) {
+                df = df.filter(col("date").gt_eq(lit(ScalarValue::Date32(Some(s)))))?;
+            }
+            if let Some(u) = until.and_then(crate::civil::parse_date) {
+                df = df.filter(col("date").lt_eq(lit(ScalarValue::Date32(Some(u)))))?;
+            }
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .collect()
+            .await
+            .with_context(|| format!("reading the {name} table"))?;
+        // Spread over the partitions, so later queries use every core.
+        let mut parts = vec![Vec::new(); partitions];
+        for (i, b) in batches.into_iter().enumerate() {
+            parts[i % partitions].push(b);
+        }
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
+    }
+    Ok(())
+}

@@ -74,6 +74,22 @@ pub const BUNDLED: &[(&str, &str)] = bundled![
     "billing/requests_by_class",
     "billing/transfer_out",
     "billing/cost_estimate",
+    "report/overview",
+    "report/traffic",
+    "report/top_requesters",
+    "report/top_remote_ips",
+    "report/top_prefixes",
+    "report/top_keys",
+    "report/top_operations",
+    "report/top_error_codes",
+    "report/top_user_agents",
+    "report/top_referers",
+    "report/auth_failures",
+    "report/tls_versions",
+    "report/rejects_by_reason",
+    "report/delivery",
+    "report/replaced_utf8",
+    "report/missing_hours",
 ];
 
 impl Query {

@@ -1,0 +1,14 @@
+-- title: Requests and bytes over time by status class
+-- description: Requests and bytes sent per hour or day (grain) and HTTP status class (2xx, 3xx, 4xx, 5xx; none when no status was logged).
+-- param: since date 1970-01-01 first day (inclusive)
+-- param: until date 9999-12-31 last day (inclusive)
+-- param: grain text day hour or day
+SELECT date_trunc($grain, request_time) AS period,
+       CASE WHEN http_status IS NULL THEN 'none'
+            ELSE CAST(http_status / 100 AS VARCHAR) || 'xx' END AS status_class,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent
+FROM logs
+WHERE date BETWEEN $since AND $until
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,0 +1,416 @@
+//! `s3logs report`: one self-contained HTML page of what happened to a
+//! bucket, built from the bundled queries.
+//!
+//! [`build`] runs the findings of [`crate::sql::findings`] and every panel's
+//! bundled query (`queries/report`, `queries/audit`, `queries/billing`) over
+//! a session, and keeps only aggregates and the first [`MAX_ROWS`] rows of
+//! each: the page's size is bounded whatever the lake's. [`html::render`]
+//! turns that into the page. Every panel names its query and parameters,
+//! so `s3logs query` gives the same numbers.
+
+pub mod chart;
+pub mod html;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+
+use crate::sql::findings::{self, Finding, Policy};
+use crate::sql::{execute, queries};
+
+/// The most rows of one panel kept for the page.
+pub const MAX_ROWS: usize = 50;
+
+/// What a report covers and where it came from.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// What the data is (a lake's path or the raw paths), shown in the title.
+    pub source: String,
+    /// First day, `YYYY-MM-DD`, inclusive.
+    pub since: Option<String>,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub until: Option<String>,
+}
+
+/// A value of a result cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// SQL NULL.
+    Null,
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// Anything else, as `s3logs query --format csv` writes it (dates,
+    /// times, text from the logs).
+    Text(String),
+}
+
+impl Cell {
+    /// The cell as a number, when it is one.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+/// How a panel is drawn beside its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// The column of the x axis (a time).
+    pub x: &'static str,
+    /// The column that splits the bars into series, if any.
+    pub series: Option<&'static str>,
+    /// The column of the bars' values.
+    pub value: &'static str,
+}
+
+/// One panel: a bundled query's result.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    /// Its anchor in the page.
+    pub id: String,
+    /// The section it belongs to.
+    pub section: &'static str,
+    /// The bundled query.
+    pub query: String,
+    /// The query's title and description.
+    pub title: String,
+    /// What the query computes.
+    pub description: String,
+    /// The command that reruns it.
+    pub command: String,
+    /// Its SQL.
+    pub sql: String,
+    /// The chart drawn from it, if any.
+    pub chart: Option<ChartSpec>,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Up to [`MAX_ROWS`] rows (every row for a charted panel).
+    pub rows: Vec<Vec<Cell>>,
+    /// How many rows the query returned.
+    pub total_rows: usize,
+    /// The sum of each numeric column over every row the query returned.
+    pub totals: std::collections::BTreeMap<String, f64>,
+}
+
+impl Panel {
+    /// The index of a column.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The sum of a numeric column over every row of the result.
+    pub fn sum(&self, name: &str) -> f64 {
+        self.totals.get(name).copied().unwrap_or(0.0)
+    }
+}
+
+/// Everything the page shows.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// What was asked for.
+    pub options: Options,
+    /// `hour` or `day`: the bars of the time charts.
+    pub grain: &'static str,
+    /// Every finding of the default policy.
+    pub findings: Vec<Finding>,
+    /// The panels, in page order.
+    pub panels: Vec<Panel>,
+}
+
+impl Report {
+    /// A panel by its bundled query.
+    pub fn panel(&self, query: &str) -> Option<&Panel> {
+        self.panels.iter().find(|p| p.query == query)
+    }
+
+    /// The anchor of the panel of a bundled query.
+    pub fn anchor(query: &str) -> String {
+        format!("q-{}", query.replace('/', "-"))
+    }
+}
+
+/// A panel to build: its query, parameters and drawing.
+struct Spec {
+    section: &'static str,
+    query: &'static str,
+    params: &'static [(&'static str, &'static str)],
+    chart: Option<ChartSpec>,
+}
+
+const fn table(section: &'static str, query: &'static str) -> Spec {
+    Spec {
+        section,
+        query,
+        params: &[],
+        chart: None,
+    }
+}
+
+const fn timeline(
+    section: &'static str,
+    query: &'static str,
+    series: Option<&'static str>,
+    value: &'static str,
+) -> Spec {
+    Spec {
+        section,
+        query,
+        params: &[("grain", "")],
+        chart: Some(ChartSpec {
+            x: "period",
+            series,
+            value,
+        }),
+    }
+}
+
+/// The sections of the page, in order.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("traffic", "Traffic"),
+    ("who", "Who and what"),
+    ("security", "Security"),
+    ("billing", "Cost and egress"),
+    ("quality", "Data quality"),
+    ("audit", "Audit findings in detail"),
+];
+
+const PANELS: &[Spec] = &[
+    table("overview", "report/overview"),
+    timeline(
+        "traffic",
+        "report/traffic",
+        Some("status_class"),
+        "requests",
+    ),
+    timeline(
+        "traffic",
+        "report/traffic",
+        Some("status_class"),
+        "bytes_sent",
+    ),
+    table("who", "report/top_requesters"),
+    table("who", "report/top_remote_ips"),
+    table("who", "report/top_prefixes"),
+    table("who", "report/top_keys"),
+    table("who", "report/top_operations"),
+    table("who", "report/top_error_codes"),
+    table("who", "report/top_user_agents"),
+    table("who", "report/top_referers"),
+    timeline(
+        "security",
+        "report/auth_failures",
+        Some("error_code"),
+        "failures",
+    ),
+    table("security", "report/tls_versions"),
+    table("security", "audit/presigned_urls"),
+    table("billing", "billing/cost_estimate"),
+    table("billing", "billing/requests_by_class"),
+    table("billing", "billing/transfer_out"),
+    table("quality", "report/rejects_by_reason"),
+    Spec {
+        section: "quality",
+        query: "report/delivery",
+        params: &[],
+        chart: Some(ChartSpec {
+            x: "date",
+            series: None,
+            value: "late_records",
+        }),
+    },
+    table("quality", "report/replaced_utf8"),
+    table("quality", "report/missing_hours"),
+];
+
+/// Runs the findings and every panel's query over `ctx`.
+///
+/// # Errors
+///
+/// A query failed.
+pub async fn build(ctx: &SessionContext, options: &Options) -> Result<Report> {
+    let (since, until) = (options.since.as_deref(), options.until.as_deref());
+    let found = findings::evaluate(ctx, &Policy::default(), since, until).await?;
+    let mut report = Report {
+        options: options.clone(),
+        grain: "day",
+        findings: found,
+        panels: Vec::new(),
+    };
+    // The overview decides the grain: hours for up to three days.
+    let overview = run(ctx, options, &PANELS[0], "day").await?;
+    let span = overview_span(&overview);
+    report.grain = if span.is_some_and(|s| s <= 3) {
+        "hour"
+    } else {
+        "day"
+    };
+    report.panels.push(overview);
+    for spec in &PANELS[1..] {
+        let panel = run(ctx, options, spec, report.grain).await?;
+        report.panels.push(panel);
+    }
+    // A panel for each finding's rows, unless a section has it already.
+    for def in findings::FINDINGS {
+        if report.panel(def.query).is_none() {
+            let spec = table("audit", def.query);
+            let panel = run(ctx, options, &spec, report.grain).await?;
+            report.panels.push(panel);
+        }
+    }
+    Ok(report)
+}
+
+/// Days from the first to the last request of the overview, when there
+/// are requests.
+fn overview_span(overview: &Panel) -> Option<i64> {
+    let row = overview.rows.first()?;
+    let day = |name: &str| match overview.column(name).map(|i| &row[i]) {
+        Some(Cell::Text(t)) => crate::civil::parse_date(t.get(..10)?),
+        _ => None,
+    };
+    Some(i64::from(day("last_request")?) - i64::from(day("first_request")?) + 1)
+}
+
+async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) -> Result<Panel> {
+    let query =
+        queries::find(spec.query)?.with_context(|| format!("no bundled query {}", spec.query))?;
+    let mut given = std::collections::BTreeMap::new();
+    for (k, v) in spec.params {
+        let v = if *k == "grain" { grain } else { v };
+        given.insert((*k).to_string(), v.to_string());
+    }
+    if let Some(s) = &options.since {
+        given.insert("since".into(), s.clone());
+    }
+    if let Some(u) = &options.until {
+        given.insert("until".into(), u.clone());
+    }
+    let mut command = format!("s3logs query {}", query.name);
+    for (k, v) in &given {
+        command.push_str(&format!(" --param {k}={v}"));
+    }
+    let params = query.bind(&given)?;
+    let batches: Vec<RecordBatch> = execute(ctx, &query.sql, params)
+        .await?
+        .try_collect()
+        .await
+        .with_context(|| format!("running {}", query.name))?;
+    let columns = match batches.first() {
+        Some(b) => b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let keep = if spec.chart.is_some() {
+        usize::MAX
+    } else {
+        MAX_ROWS
+    };
+    let mut rows = Vec::new();
+    let mut total_rows = 0;
+    let mut totals = std::collections::BTreeMap::new();
+    for batch in &batches {
+        total_rows += batch.num_rows();
+        let cols = batch
+            .columns()
+            .iter()
+            .map(|c| cells(c.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        for (name, col) in columns.iter().zip(&cols) {
+            let numbers: Vec<f64> = col.iter().filter_map(Cell::number).collect();
+            if !numbers.is_empty() {
+                *totals.entry(name.clone()).or_insert(0.0) += numbers.iter().sum::<f64>();
+            }
+        }
+        for r in 0..batch.num_rows() {
+            if rows.len() < keep {
+                rows.push(cols.iter().map(|c| c[r].clone()).collect());
+            }
+        }
+    }
+    let id = match spec.chart {
+        Some(c) if spec.query == "report/traffic" => {
+            format!("{}-{}", Report::anchor(spec.query), c.value)
+        }
+        _ => Report::anchor(spec.query),
+    };
+    Ok(Panel {
+        id,
+        section: spec.section,
+        query: query.name.clone(),
+        title: match spec.chart {
+            Some(c) if spec.query == "report/traffic" => {
+                format!("{}: {}", query.title, c.value.replace('_', " "))
+            }
+            _ => query.title.clone(),
+        },
+        description: query.description.clone(),
+        command,
+        sql: query
+            .sql
+            .lines()
+            .skip_while(|l| l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        chart: spec.chart,
+        columns,
+        rows,
+        total_rows,
+        totals,
+    })
+}
+
+/// The cells of a column: numbers as numbers, the rest as `s3logs query`
+/// prints it.
+fn cells(array: &dyn Array) -> Result<Vec<Cell>> {
+    let ty = array.data_type();
+    if ty.is_integer() {
+        let ints = cast(array, &DataType::Int64)?;
+        let ints = ints.as_primitive::<Int64Type>();
+        return Ok((0..ints.len())
+            .map(|i| {
+                if ints.is_null(i) {
+                    Cell::Null
+                } else {
+                    Cell::Int(ints.value(i))
+                }
+            })
+            .collect());
+    }
+    if ty.is_floating() || matches!(ty, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+        let floats = cast(array, &DataType::Float64)?;
+        let floats = floats.as_primitive::<Float64Type>();
+        return Ok((0..floats.len())
+            .map(|i| {
+                if floats.is_null(i) {
+                    Cell::Null
+                } else {
+                    Cell::Float(floats.value(i))
+                }
+            })
+            .collect());
+    }
+    let options = FormatOptions::default();
+    let formatter = ArrayFormatter::try_new(array, &options)?;
+    Ok((0..array.len())
+        .map(|i| {
+            if array.is_null(i) {
+                Cell::Null
+            } else {
+                Cell::Text(formatter.value(i).to_string())
+            }
+        })
+        .collect())
+}
