@@ -48,7 +48,7 @@ ul.findings li.off { color: var(--muted); }
 .panel { margin: 16px 0 24px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; max-width: 420px; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; max-width: 460px; }
 th { background: var(--card); cursor: pointer; user-select: none; white-space: nowrap; }
 th[aria-sort="ascending"]::after { content: " \25B2"; }
 th[aria-sort="descending"]::after { content: " \25BC"; }
@@ -332,7 +332,14 @@ fn overview(out: &mut String, report: &Report) {
         rejected,
         show("lines", rejected, true),
     ));
-    cards.push(("cost_usd", "Estimated cost", cost, format!("${cost:.2}")));
+    // Cents, unless the whole is less than a dollar (request charges are
+    // fractions of a cent).
+    let shown_cost = if cost >= 1.0 {
+        format!("${cost:.2}")
+    } else {
+        format!("${cost:.6}")
+    };
+    cards.push(("cost_usd", "Estimated cost", cost, shown_cost));
     out.push_str("<div class=\"cards\">\n");
     for (key, label, value, shown) in cards {
         let _ = writeln!(

@@ -51,6 +51,16 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// Text that orders cells of one column as the query would.
+    fn sort_key(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Int(i) => format!("{:020}", i.wrapping_add(i64::MIN) as u64),
+            Cell::Float(f) => format!("{f:024.6}"),
+            Cell::Text(t) => format!("~{t}"),
+        }
+    }
+
     /// The cell as a number, when it is one.
     pub fn number(&self) -> Option<f64> {
         match self {
@@ -144,6 +154,20 @@ struct Spec {
     query: &'static str,
     params: &'static [(&'static str, &'static str)],
     chart: Option<ChartSpec>,
+    rollup: Option<Rollup>,
+}
+
+/// A panel that sums a detailed query's rows by some of its columns (the
+/// billing queries give a row per day, bucket, prefix and requester): the
+/// sums are taken over every row the query returned, so they are exact.
+#[derive(Clone, Copy, Debug)]
+pub struct Rollup {
+    /// The columns to group by.
+    pub by: &'static [&'static str],
+    /// The columns to sum; rows are ordered by their total, largest first.
+    pub sums: &'static [&'static str],
+    /// Keep the groups' own order instead (for a chart over time).
+    pub in_order: bool,
 }
 
 const fn table(section: &'static str, query: &'static str) -> Spec {
@@ -152,6 +176,26 @@ const fn table(section: &'static str, query: &'static str) -> Spec {
         query,
         params: &[],
         chart: None,
+        rollup: None,
+    }
+}
+
+const fn summed(
+    section: &'static str,
+    query: &'static str,
+    by: &'static [&'static str],
+    sums: &'static [&'static str],
+) -> Spec {
+    Spec {
+        section,
+        query,
+        params: &[],
+        chart: None,
+        rollup: Some(Rollup {
+            by,
+            sums,
+            in_order: false,
+        }),
     }
 }
 
@@ -170,6 +214,7 @@ const fn timeline(
             series,
             value,
         }),
+        rollup: None,
     }
 }
 
@@ -213,9 +258,44 @@ const PANELS: &[Spec] = &[
     ),
     table("security", "report/tls_versions"),
     table("security", "audit/presigned_urls"),
-    table("billing", "billing/cost_estimate"),
-    table("billing", "billing/requests_by_class"),
-    table("billing", "billing/transfer_out"),
+    Spec {
+        section: "billing",
+        query: "billing/cost_estimate",
+        params: &[],
+        chart: Some(ChartSpec {
+            x: "date",
+            series: None,
+            value: "total_usd",
+        }),
+        rollup: Some(Rollup {
+            by: &["date"],
+            sums: &["request_usd", "egress_usd", "total_usd"],
+            in_order: true,
+        }),
+    },
+    summed(
+        "billing",
+        "billing/cost_estimate",
+        &["bucket", "prefix"],
+        &["request_usd", "egress_usd", "total_usd"],
+    ),
+    summed(
+        "billing",
+        "billing/requests_by_class",
+        &["bucket", "prefix"],
+        &[
+            "tier1_requests",
+            "tier2_requests",
+            "free_requests",
+            "not_billed",
+        ],
+    ),
+    summed(
+        "billing",
+        "billing/transfer_out",
+        &["bucket", "destination"],
+        &["requests", "bytes_sent"],
+    ),
     table("quality", "report/rejects_by_reason"),
     Spec {
         section: "quality",
@@ -226,6 +306,7 @@ const PANELS: &[Spec] = &[
             series: None,
             value: "late_records",
         }),
+        rollup: None,
     },
     table("quality", "report/replaced_utf8"),
     table("quality", "report/missing_hours"),
@@ -299,20 +380,17 @@ async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) 
         command.push_str(&format!(" --param {k}={v}"));
     }
     let params = query.bind(&given)?;
-    let batches: Vec<RecordBatch> = execute(ctx, &query.sql, params)
-        .await?
+    let stream = execute(ctx, &query.sql, params).await?;
+    let mut columns: Vec<String> = stream
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let batches: Vec<RecordBatch> = stream
         .try_collect()
         .await
         .with_context(|| format!("running {}", query.name))?;
-    let columns = match batches.first() {
-        Some(b) => b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect(),
-        None => Vec::new(),
-    };
     let keep = if spec.chart.is_some() {
         usize::MAX
     } else {
@@ -334,29 +412,38 @@ async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) 
                 *totals.entry(name.clone()).or_insert(0.0) += numbers.iter().sum::<f64>();
             }
         }
-        for r in 0..batch.num_rows() {
-            if rows.len() < keep {
-                rows.push(cols.iter().map(|c| c[r].clone()).collect());
+        if spec.rollup.is_none() {
+            for r in 0..batch.num_rows() {
+                if rows.len() < keep {
+                    rows.push(cols.iter().map(|c| c[r].clone()).collect());
+                }
             }
         }
     }
-    let id = match spec.chart {
-        Some(c) if spec.query == "report/traffic" => {
-            format!("{}-{}", Report::anchor(spec.query), c.value)
+    let mut title = query.title.clone();
+    let mut description = query.description.clone();
+    let mut id = Report::anchor(spec.query);
+    if let Some(c) = spec.chart
+        && spec.query == "report/traffic"
+    {
+        title = format!("{title}: {}", c.value.replace('_', " "));
+        id = format!("{id}-{}", c.value);
+    }
+    if let Some(r) = spec.rollup {
+        (columns, rows, total_rows) = rollup(&columns, &batches, r, keep)?;
+        let by = r.by.join(" and ");
+        title = format!("{title}, by {}", by.replace('_', " "));
+        description = format!("The sums of the query's rows by {by}. {description}");
+        if r.by != ["date"] {
+            id = format!("{id}-by-{}", r.by.join("-"));
         }
-        _ => Report::anchor(spec.query),
-    };
+    }
     Ok(Panel {
         id,
         section: spec.section,
         query: query.name.clone(),
-        title: match spec.chart {
-            Some(c) if spec.query == "report/traffic" => {
-                format!("{}: {}", query.title, c.value.replace('_', " "))
-            }
-            _ => query.title.clone(),
-        },
-        description: query.description.clone(),
+        title,
+        description,
         command,
         sql: query
             .sql
@@ -370,6 +457,66 @@ async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) 
         total_rows,
         totals,
     })
+}
+
+/// Sums the rows of `batches` by the columns `r.by`: one row per group,
+/// the group's columns then the sums, the largest groups first (or in the
+/// groups' order with `in_order`).
+fn rollup(
+    columns: &[String],
+    batches: &[RecordBatch],
+    r: Rollup,
+    keep: usize,
+) -> Result<(Vec<String>, Vec<Vec<Cell>>, usize)> {
+    let find = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c == name)
+            .with_context(|| format!("the query has no column {name}"))
+    };
+    let by: Vec<usize> = r.by.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let sums: Vec<usize> = r.sums.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    // Group key (as text, for ordering) -> (key cells, sums, all whole).
+    type Group = (Vec<Cell>, Vec<f64>, bool);
+    let mut groups: std::collections::BTreeMap<Vec<String>, Group> = Default::default();
+    for batch in batches {
+        let column = |i: &usize| cells(batch.column(*i).as_ref());
+        let keys: Vec<Vec<Cell>> = by.iter().map(column).collect::<Result<_>>()?;
+        let values: Vec<Vec<Cell>> = sums.iter().map(column).collect::<Result<_>>()?;
+        for row in 0..batch.num_rows() {
+            let key: Vec<Cell> = keys.iter().map(|c| c[row].clone()).collect();
+            let text: Vec<String> = key.iter().map(Cell::sort_key).collect();
+            let group = groups
+                .entry(text)
+                .or_insert_with(|| (key, vec![0.0; sums.len()], true));
+            for (k, c) in values.iter().enumerate() {
+                group.1[k] += c[row].number().unwrap_or(0.0);
+                group.2 &= !matches!(c[row], Cell::Float(_));
+            }
+        }
+    }
+    let total = groups.len();
+    let mut rows: Vec<Group> = groups.into_values().collect();
+    if !r.in_order {
+        let size = |g: &Group| g.1.iter().sum::<f64>();
+        rows.sort_by(|a, b| size(b).total_cmp(&size(a)));
+    }
+    let out_columns = r.by.iter().chain(r.sums).map(|c| c.to_string()).collect();
+    let out_rows = rows
+        .into_iter()
+        .take(keep)
+        .map(|(mut key, values, whole)| {
+            key.extend(values.into_iter().map(|v| {
+                if whole && v.fract() == 0.0 && v.abs() < 9e15 {
+                    Cell::Int(v as i64)
+                } else {
+                    Cell::Float(v)
+                }
+            }));
+            key
+        })
+        .collect();
+    Ok((out_columns, out_rows, total))
 }
 
 /// The cells of a column: numbers as numbers, the rest as `s3logs query`

@@ -169,6 +169,16 @@ pub const FINDINGS: &[Definition] = &[
         enabled: true,
     },
     Definition {
+        name: "missing_deliveries",
+        query: "report/missing_hours",
+        what: "hours that look like missing log deliveries (far below their own baseline, or none at all)",
+        measure: Measure::Sum("hours"),
+        since: Some("start"),
+        allow_column: None,
+        threshold: 0.0,
+        enabled: true,
+    },
+    Definition {
         name: "after_hours",
         query: "audit/after_hours",
         what: "requests outside business hours",

@@ -29,6 +29,8 @@ with sync_playwright() as p:
     page.on("request", lambda r: seen["requests"].append(r.url))
     page.goto(url, wait_until="load")
     page.wait_for_timeout(300)
+    # The first screen, as a reader opens it.
+    page.screenshot(path=shot)
     seen["cards"] = page.eval_on_selector_all(
         "[data-card]",
         "els => Object.fromEntries(els.map(e => [e.dataset.card, parseFloat(e.dataset.value)]))",
@@ -63,7 +65,6 @@ with sync_playwright() as p:
                 )
             )
     seen["sorted"] = order
-    page.screenshot(path=shot)
     browser.close()
 
 seen["requests"] = [r for r in seen["requests"] if r != url]
