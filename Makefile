@@ -7,6 +7,7 @@
 #   make bench-ingest ingest a >= 2 GB corpus beside DuckDB's fastest conversion
 #   make bench-query  three typical queries on the lake and on raw files beside DuckDB
 #   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
+#   make bench-report s3logs report (--raw and --lake) beside GoAccess on the same corpus
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
 CARGO ?= cargo
@@ -14,7 +15,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -74,6 +75,9 @@ bench-query:
 
 bench-s3:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/s3.sh
+
+bench-report:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/report.sh
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run parse_line -- -max_total_time=60

@@ -525,29 +525,13 @@ fn cells(array: &dyn Array) -> Result<Vec<Cell>> {
     let ty = array.data_type();
     if ty.is_integer() {
         let ints = cast(array, &DataType::Int64)?;
-        let ints = ints.as_primitive::<Int64Type>();
-        return Ok((0..ints.len())
-            .map(|i| {
-                if ints.is_null(i) {
-                    Cell::Null
-                } else {
-                    Cell::Int(ints.value(i))
-                }
-            })
-            .collect());
+        let ints = ints.as_primitive::<Int64Type>().iter();
+        return Ok(ints.map(|v| v.map_or(Cell::Null, Cell::Int)).collect());
     }
     if ty.is_floating() || matches!(ty, DataType::Decimal128(..) | DataType::Decimal256(..)) {
         let floats = cast(array, &DataType::Float64)?;
-        let floats = floats.as_primitive::<Float64Type>();
-        return Ok((0..floats.len())
-            .map(|i| {
-                if floats.is_null(i) {
-                    Cell::Null
-                } else {
-                    Cell::Float(floats.value(i))
-                }
-            })
-            .collect());
+        let floats = floats.as_primitive::<Float64Type>().iter();
+        return Ok(floats.map(|v| v.map_or(Cell::Null, Cell::Float)).collect());
     }
     let options = FormatOptions::default();
     let formatter = ArrayFormatter::try_new(array, &options)?;
