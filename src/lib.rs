@@ -31,6 +31,8 @@
 //! - [`ingest`]: one run into the lake, in steps (plan, pipeline, rollback,
 //!   commit, summary); [`lake`]: the Delta tables and their upkeep, which
 //!   never import `ingest` or [`sql`].
+//! - [`enrich`]: SQL functions for who is behind a request (IP class,
+//!   cloud ranges, country and network, user-agent family, bots).
 //! - [`report`]: the HTML report, from the bundled queries.
 //! - [`store`]: the S3 store (URLs, credentials, region, endpoint,
 //!   retries) that `s3://` sources and `s3://` lakes share.
@@ -55,6 +57,7 @@ pub mod batch;
 pub mod check;
 pub mod civil;
 pub mod corpus;
+pub mod enrich;
 pub mod ingest;
 pub mod lake;
 pub mod output;

@@ -31,3 +31,5 @@ mod health;
 mod audit;
 // s3logs report: the HTML page in a real browser.
 mod report;
+// SQL enrichment functions: IP class, cloud ranges, geo data, user agents.
+mod enrich;

@@ -1,5 +1,5 @@
 -- title: Cost estimate per bucket, prefix, requester and day
--- description: Request charges (Tier 1 and Tier 2 per 1,000, by the classes of billing/requests_by_class) and internet egress, priced from the pricing table (--pricing, default us-east-1 S3 Standard). Egress is priced per calendar month through the tiers (the first 100 GB of a month free) and shared out by bytes. An estimate: the logs are best effort, the free tier is shared with other AWS services, and storage is not included.
+-- description: Request charges (Tier 1 and Tier 2 per 1,000, by the classes of billing/requests_by_class) and internet egress, priced from the pricing table (--pricing, default us-east-1 S3 Standard). Internet egress leaves out private addresses, AWS's own requests and, with --ip-ranges, every AWS address (CloudFront, same- and other-region AWS; see billing/transfer_out), and basis says which was used. Egress is priced per calendar month through the tiers (the first 100 GB of a month free) and shared out by bytes. An estimate: the logs are best effort, the free tier is shared with other AWS services, and storage is not included.
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 WITH classified AS (
@@ -18,12 +18,12 @@ WITH classified AS (
          END AS class,
          CASE
            WHEN remote_ip IS NULL THEN 0
-           WHEN remote_ip LIKE '10.%' OR remote_ip LIKE '192.168.%' OR remote_ip LIKE '127.%'
-             OR regexp_like(remote_ip, '^172\.(1[6-9]|2[0-9]|3[01])\.')
-             OR regexp_like(remote_ip, '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.')
-             OR regexp_like(lower(remote_ip), '^f[cd][0-9a-f]{2}:') OR remote_ip = '::1'
-             THEN 0
+           WHEN ip_class(remote_ip) IN ('private', 'loopback', 'shared') THEN 0
            WHEN requester LIKE 'svc:%' OR requester = 'AmazonS3' THEN 0
+           -- With --ip-ranges: AWS addresses are not internet egress
+           -- (CloudFront origin fetches and same-region transfer are free;
+           -- inter-region transfer is priced apart and not counted here).
+           WHEN ip_cloud_provider(remote_ip) = 'aws' THEN 0
            ELSE coalesce(bytes_sent, 0)
          END AS internet_bytes
   FROM logs
@@ -56,7 +56,8 @@ SELECT g.date, g.bucket, g.prefix, g.requester,
        round(CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS egress_usd,
        round(g.tier1_requests / 1000.0 * p.tier1 + g.tier2_requests / 1000.0 * p.tier2
              + CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS total_usd,
-       p.plan AS pricing, 'estimate' AS basis
+       p.plan AS pricing,
+       CASE WHEN ip_ranges_loaded() THEN 'estimate, with IP ranges' ELSE 'estimate' END AS basis
 FROM grouped g
 CROSS JOIN prices p
 LEFT JOIN month_egress e ON e.month = date_trunc('month', g.date)

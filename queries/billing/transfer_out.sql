@@ -1,22 +1,29 @@
 -- title: Data transfer out by destination (estimate)
--- description: Bytes sent per day and bucket by destination class: private (RFC 1918, carrier-grade NAT, IPv6 unique-local and loopback addresses: inside a network, not internet egress), aws (requests made by AWS services for you), internet (everything else), none (no address, such as lifecycle lines). An estimate: the logs are best effort and do not see VPC endpoints or CloudFront pricing.
+-- description: Bytes sent per day and bucket by destination class: private (RFC 1918, carrier-grade NAT, IPv6 unique-local and loopback addresses: inside a network, not internet egress), aws (requests made by AWS services for you), internet (everything else), none (no address, such as lifecycle lines). With cloud IP ranges (--ip-ranges with AWS's ip-ranges.json), AWS addresses are classed too: cloudfront (origin fetches, free), aws_same_region (free; the bucket's region is the region parameter, else the one in the request's host header, else us-east-1) and aws_other_region (inter-region transfer); basis says which was used. An estimate: the logs are best effort and do not see VPC endpoints or CloudFront pricing.
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
+-- param: region text - the buckets' region ('-': from the host header, else us-east-1)
+WITH requests AS (
+  SELECT date, bucket, remote_ip, requester, bytes_sent,
+         coalesce(nullif($region, '-'),
+                  regexp_match(host_header, '(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-gov)?-[a-z]+-[0-9]+)\.amazonaws\.')[1],
+                  'us-east-1') AS bucket_region
+  FROM logs
+  WHERE date BETWEEN $since AND $until
+)
 SELECT date, bucket,
        CASE
          WHEN remote_ip IS NULL THEN 'none'
-         WHEN remote_ip LIKE '10.%' OR remote_ip LIKE '192.168.%' OR remote_ip LIKE '127.%'
-           OR regexp_like(remote_ip, '^172\.(1[6-9]|2[0-9]|3[01])\.')
-           OR regexp_like(remote_ip, '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.')
-           OR regexp_like(lower(remote_ip), '^f[cd][0-9a-f]{2}:') OR remote_ip = '::1'
-           THEN 'private'
+         WHEN ip_class(remote_ip) IN ('private', 'loopback', 'shared') THEN 'private'
          WHEN requester LIKE 'svc:%' OR requester = 'AmazonS3' THEN 'aws'
+         WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_service(remote_ip) = 'CLOUDFRONT' THEN 'cloudfront'
+         WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_region(remote_ip) = bucket_region THEN 'aws_same_region'
+         WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_region(remote_ip) IS NOT NULL THEN 'aws_other_region'
          ELSE 'internet'
        END AS destination,
        count(*) AS requests,
        coalesce(sum(bytes_sent), 0) AS bytes_sent,
-       'estimate' AS basis
-FROM logs
-WHERE date BETWEEN $since AND $until
+       CASE WHEN ip_ranges_loaded() THEN 'estimate, with IP ranges' ELSE 'estimate' END AS basis
+FROM requests
 GROUP BY 1, 2, 3
 ORDER BY date, bucket, destination

@@ -45,6 +45,9 @@ pub struct AuditArgs {
     #[arg(long)]
     metrics_file: Option<PathBuf>,
 
+    #[command(flatten)]
+    enrich: super::EnrichArgs,
+
     /// Endpoint of an S3-compatible store (path-style requests).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
@@ -73,6 +76,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             },
             ..Default::default()
         },
+        enrich: args.enrich.options(),
     };
     let rt = s3logs::runtime::get();
     let found = rt.block_on(async {

@@ -242,6 +242,38 @@ impl SelectionArgs {
     }
 }
 
+/// Where the enrichment functions (`ip_cloud_*`, `ip_country`, …) find
+/// their data: shared by `query`, `audit` and `report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnrichArgs {
+    /// Cloud IP range files for ip_cloud_provider/service/region: AWS
+    /// ip-ranges.json, Google cloud.json, Azure Service Tags JSON,
+    /// Cloudflare ips-v4/ips-v6 (repeat, or separate with commas).
+    #[arg(
+        long = "ip-ranges",
+        value_name = "FILE",
+        env = "S3LOGS_IP_RANGES",
+        value_delimiter = ','
+    )]
+    ip_ranges: Vec<std::path::PathBuf>,
+
+    /// A MaxMind DB file (GeoLite2, DB-IP, IPinfo) for ip_country, ip_asn
+    /// and ip_as_name, before the databases of `make geo-data` (repeat, or
+    /// separate with commas).
+    #[arg(long, value_name = "FILE", env = "S3LOGS_GEOIP", value_delimiter = ',')]
+    geoip: Vec<std::path::PathBuf>,
+}
+
+impl EnrichArgs {
+    fn options(&self) -> s3logs::enrich::Options {
+        s3logs::enrich::Options {
+            ip_ranges: self.ip_ranges.clone(),
+            geoip: self.geoip.clone(),
+            geo_dir: None,
+        }
+    }
+}
+
 /// The most worker threads `--threads` takes: far more than any machine
 /// has cores, few enough to start in milliseconds (100,000 took minutes).
 const MAX_THREADS: usize = 1024;

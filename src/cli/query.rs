@@ -33,6 +33,9 @@ pub struct QueryArgs {
     #[command(flatten)]
     selection: super::SelectionArgs,
 
+    #[command(flatten)]
+    enrich: super::EnrichArgs,
+
     /// A query parameter, NAME=VALUE (repeatable).
     #[arg(long = "param", value_parser = parse_param)]
     params: Vec<(String, String)>,
@@ -116,6 +119,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
         raw: args.raw.clone(),
         pricing: args.pricing.clone(),
         selection: args.selection.selection(),
+        enrich: args.enrich.options(),
     };
     let rt = s3logs::runtime::get();
     rt.block_on(async {
@@ -148,6 +152,13 @@ pub fn list(_args: QueriesArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "SQL functions (in every query; see the README's \"Who is behind a request\"):"
+    )?;
+    for (signature, doc) in s3logs::enrich::FUNCTIONS {
+        writeln!(out, "    {signature:<24} {doc}")?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

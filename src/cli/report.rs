@@ -32,6 +32,9 @@ pub struct ReportArgs {
     #[arg(long, short, default_value = "s3logs-report.html")]
     output: PathBuf,
 
+    #[command(flatten)]
+    enrich: super::EnrichArgs,
+
     /// Endpoint of an S3-compatible store (path-style requests).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
@@ -53,6 +56,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         raw: args.raw.clone(),
         pricing: args.pricing.clone(),
         selection: selection(&args),
+        enrich: args.enrich.options(),
     };
     let source = if args.raw.is_empty() {
         args.lake.display().to_string()

@@ -250,6 +250,11 @@ const PANELS: &[Spec] = &[
     table("who", "report/top_error_codes"),
     table("who", "report/top_user_agents"),
     table("who", "report/top_referers"),
+    table("who", "clients/countries"),
+    table("who", "clients/networks"),
+    table("who", "clients/clouds"),
+    table("who", "clients/bots"),
+    table("who", "clients/unknown_clients"),
     timeline(
         "security",
         "report/auth_failures",

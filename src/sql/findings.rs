@@ -179,6 +179,16 @@ pub const FINDINGS: &[Definition] = &[
         enabled: true,
     },
     Definition {
+        name: "new_origins",
+        query: "clients/new_origins",
+        what: "countries or networks new for a requester against its own baseline",
+        measure: Measure::Rows,
+        since: Some("first_seen"),
+        allow_column: Some("requester"),
+        threshold: 0.0,
+        enabled: false,
+    },
+    Definition {
         name: "after_hours",
         query: "audit/after_hours",
         what: "requests outside business hours",

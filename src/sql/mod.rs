@@ -31,6 +31,8 @@ pub struct Sources {
     pub pricing: String,
     /// Which raw objects to read, and how to reach S3.
     pub selection: crate::source::Selection,
+    /// The data of the enrichment functions.
+    pub enrich: crate::enrich::Options,
 }
 
 /// Builds the session with every table registered.
@@ -43,6 +45,7 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         .with_information_schema(true)
         .with_target_partitions(rayon::current_num_threads().max(1));
     let ctx = SessionContext::new_with_config(config);
+    crate::enrich::register(&ctx, src.enrich.clone());
     let pricing = pricing::load(&src.pricing)?;
     ctx.register_table(
         "pricing",

@@ -1,0 +1,437 @@
+//! Who is behind a request: SQL functions over `remote_ip` and
+//! `user_agent`, from offline data only (nothing is fetched at run time).
+//!
+//! | function | returns |
+//! |---|---|
+//! | `ip_class(ip)` | `private`, `loopback`, `link_local`, `shared`, `documentation`, `multicast`, `reserved`, `public`, `invalid` |
+//! | `ip_cloud_provider(ip)`, `ip_cloud_service(ip)`, `ip_cloud_region(ip)` | from `--ip-ranges` files (AWS, Google, Azure, Cloudflare) |
+//! | `ip_country(ip)`, `ip_asn(ip)`, `ip_as_name(ip)` | from `make geo-data`'s databases or `--geoip` `.mmdb` files |
+//! | `ua_family(ua)`, `ua_version(ua)`, `ua_is_bot(ua)` | the client of a user agent |
+//! | `ip_ranges_loaded()` | whether `--ip-ranges` gave any range (billing queries say their basis with it) |
+//!
+//! Every function is NULL for a NULL argument and for a value it cannot
+//! read (country and network also for addresses that are not public) (a masked address is `invalid` for `ip_class` and NULL elsewhere),
+//! never an error. Results are cached per distinct value, so a function
+//! costs per distinct address or user agent, not per row. Data files are
+//! read on first use, once per process.
+
+pub mod geo;
+pub mod ip;
+pub mod ranges;
+pub mod ua;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+/// Where the enrichment data comes from.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Cloud IP range files (`--ip-ranges`, `S3LOGS_IP_RANGES`).
+    pub ip_ranges: Vec<PathBuf>,
+    /// MaxMind DB files (`--geoip`, `S3LOGS_GEOIP`).
+    pub geoip: Vec<PathBuf>,
+    /// The folder of `make geo-data` (default [`geo::default_dir`]).
+    pub geo_dir: Option<PathBuf>,
+}
+
+/// The functions, with one line each, for `s3logs queries`.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    (
+        "ip_class(ip)",
+        "private, loopback, link_local, shared, documentation, multicast, reserved, public or invalid",
+    ),
+    (
+        "ip_cloud_provider(ip)",
+        "aws, google, azure or cloudflare, from --ip-ranges files (NULL outside them)",
+    ),
+    (
+        "ip_cloud_service(ip)",
+        "the range's service (S3, EC2, CLOUDFRONT, …); the longest prefix wins",
+    ),
+    ("ip_cloud_region(ip)", "the range's region (us-east-1, …)"),
+    (
+        "ip_country(ip)",
+        "ISO country code, from make geo-data or --geoip FILE.mmdb",
+    ),
+    ("ip_asn(ip)", "autonomous system number"),
+    ("ip_as_name(ip)", "autonomous system organisation"),
+    (
+        "ua_family(user_agent)",
+        "aws-cli, Boto3, aws-sdk-java, S3Console, curl, Chrome, … (NULL if unknown)",
+    ),
+    (
+        "ua_version(user_agent)",
+        "the client's version (2.15.17 of aws-cli/2.15.17)",
+    ),
+    ("ua_is_bot(user_agent)", "whether it is a bot or crawler"),
+    ("ip_ranges_loaded()", "whether --ip-ranges gave any range"),
+];
+
+/// The data of a session, read on first use.
+#[derive(Debug, Default)]
+pub struct Enrichment {
+    options: Options,
+    ranges: OnceLock<Result<ranges::CloudRanges, String>>,
+    geo: OnceLock<Result<geo::Geo, String>>,
+    told: AtomicBool,
+    cache: Mutex<HashMap<(Kind, String), Value>>,
+    /// Lookups computed (not answered from the cache), for tests.
+    computed: AtomicUsize,
+}
+
+/// The most distinct values cached per process; past it, lookups still
+/// work, uncached.
+const CACHE_LIMIT: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    IpClass,
+    CloudProvider,
+    CloudService,
+    CloudRegion,
+    Country,
+    Asn,
+    AsName,
+    UaFamily,
+    UaVersion,
+    UaIsBot,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Text(Option<Arc<str>>),
+    Int(Option<i64>),
+    Bool(Option<bool>),
+}
+
+impl Enrichment {
+    /// The data named by `options`; nothing is read yet.
+    pub fn new(options: Options) -> Enrichment {
+        Enrichment {
+            options,
+            ..Enrichment::default()
+        }
+    }
+
+    fn ranges(&self) -> DfResult<&ranges::CloudRanges> {
+        self.ranges
+            .get_or_init(|| {
+                ranges::CloudRanges::load(&self.options.ip_ranges).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| DataFusionError::Execution(e.clone()))
+    }
+
+    fn geo(&self) -> DfResult<&geo::Geo> {
+        self.geo
+            .get_or_init(|| {
+                let dir = self.options.geo_dir.clone().or_else(geo::default_dir);
+                geo::Geo::load(&self.options.geoip, dir.as_deref()).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| DataFusionError::Execution(e.clone()))
+    }
+
+    /// Says once per process, on stderr, what to install.
+    fn tell(&self, what: &str) {
+        if !self.told.swap(true, Ordering::Relaxed) {
+            eprintln!("s3logs: note: {what}");
+        }
+    }
+
+    fn compute(&self, kind: Kind, text: &str) -> DfResult<Value> {
+        let owned = |s: Option<&str>| Value::Text(s.map(Arc::from));
+        Ok(match kind {
+            Kind::IpClass => owned(Some(ip::class(text))),
+            Kind::CloudProvider | Kind::CloudService | Kind::CloudRegion => {
+                // Without range files these are NULL, quietly: the billing
+                // queries use them only to refine, and say their basis.
+                let ranges = self.ranges()?;
+                let owner = ranges.lookup(text);
+                Value::Text(owner.and_then(|o| match kind {
+                    Kind::CloudProvider => Some(Arc::clone(&o.provider)),
+                    Kind::CloudService => o.service.clone(),
+                    _ => o.region.clone(),
+                }))
+            }
+            Kind::Country | Kind::Asn | Kind::AsName => {
+                let geo = self.geo()?;
+                let missing = match kind {
+                    Kind::Country => !geo.has_countries(),
+                    _ => !geo.has_networks(),
+                };
+                if missing {
+                    self.tell(
+                        "ip_country, ip_asn and ip_as_name need an IP database: run `make geo-data` \
+                         (free ip-location-db data, offline afterwards) or pass --geoip FILE.mmdb; NULL until then",
+                    );
+                }
+                // Private, documentation and other special addresses have
+                // no country or network, whatever a whois-based database
+                // says of their blocks.
+                if ip::class(text) != "public" {
+                    return Ok(match kind {
+                        Kind::Asn => Value::Int(None),
+                        _ => Value::Text(None),
+                    });
+                }
+                match kind {
+                    Kind::Country => owned(geo.country(text).as_deref()),
+                    Kind::Asn => Value::Int(geo.network(text).map(|n| n.0)),
+                    _ => owned(geo.network(text).and_then(|n| n.1).as_deref()),
+                }
+            }
+            Kind::UaFamily => owned(ua::client(text).map(|c| c.family).as_deref()),
+            Kind::UaVersion => owned(ua::client(text).and_then(|c| c.version).as_deref()),
+            Kind::UaIsBot => Value::Bool(Some(ua::is_bot(text))),
+        })
+    }
+
+    fn lookup(&self, kind: Kind, text: &str) -> DfResult<Value> {
+        let key = (kind, text.to_string());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(v) = cache.get(&key)
+        {
+            return Ok(v.clone());
+        }
+        let v = self.compute(kind, text)?;
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut cache) = self.cache.lock()
+            && cache.len() < CACHE_LIMIT
+        {
+            cache.insert(key, v.clone());
+        }
+        Ok(v)
+    }
+}
+
+/// One function of the table above.
+#[derive(Debug)]
+struct Lookup {
+    name: &'static str,
+    kind: Kind,
+    signature: Signature,
+    data: Arc<Enrichment>,
+}
+
+impl PartialEq for Lookup {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.data, &other.data)
+    }
+}
+
+impl Eq for Lookup {}
+
+impl Hash for Lookup {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl Lookup {
+    fn return_type(&self) -> DataType {
+        match self.kind {
+            Kind::Asn => DataType::Int64,
+            Kind::UaIsBot => DataType::Boolean,
+            _ => DataType::Utf8,
+        }
+    }
+}
+
+impl ScalarUDFImpl for Lookup {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(Lookup::return_type(self))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [arg] = args.args.as_slice() else {
+            return Err(DataFusionError::Plan(format!(
+                "{} takes one argument",
+                self.name
+            )));
+        };
+        let array = arg.to_array(args.number_rows)?;
+        let array = arrow::compute::cast(&array, &DataType::Utf8)?;
+        let texts = array.as_string::<i32>();
+        // Distinct values of this batch, looked up once each.
+        let mut seen: HashMap<&str, Value> = HashMap::new();
+        let mut values = Vec::with_capacity(texts.len());
+        for i in 0..texts.len() {
+            if texts.is_null(i) {
+                values.push(None);
+                continue;
+            }
+            let t = texts.value(i);
+            let v = match seen.get(t) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.data.lookup(self.kind, t)?;
+                    seen.insert(t, v.clone());
+                    v
+                }
+            };
+            values.push(Some(v));
+        }
+        let out: ArrayRef = match Lookup::return_type(self) {
+            DataType::Int64 => {
+                let mut b = Int64Builder::with_capacity(values.len());
+                for v in values {
+                    b.append_option(match v {
+                        Some(Value::Int(n)) => n,
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(values.len());
+                for v in values {
+                    b.append_option(match v {
+                        Some(Value::Bool(x)) => x,
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            _ => {
+                let mut b = StringBuilder::with_capacity(values.len(), values.len() * 8);
+                for v in values {
+                    match v {
+                        Some(Value::Text(Some(s))) => b.append_value(&*s),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `ip_ranges_loaded()`.
+#[derive(Debug)]
+struct RangesLoaded {
+    signature: Signature,
+    data: Arc<Enrichment>,
+}
+
+impl PartialEq for RangesLoaded {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
+}
+
+impl Eq for RangesLoaded {}
+
+impl Hash for RangesLoaded {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "ip_ranges_loaded".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for RangesLoaded {
+    fn name(&self) -> &str {
+        "ip_ranges_loaded"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let loaded = !self.data.ranges()?.is_empty();
+        Ok(ColumnarValue::Scalar(
+            datafusion::scalar::ScalarValue::Boolean(Some(loaded)),
+        ))
+    }
+}
+
+/// Registers every function of the table above in `ctx`.
+pub fn register(ctx: &SessionContext, options: Options) {
+    let data = Arc::new(Enrichment::new(options));
+    for (name, kind) in [
+        ("ip_class", Kind::IpClass),
+        ("ip_cloud_provider", Kind::CloudProvider),
+        ("ip_cloud_service", Kind::CloudService),
+        ("ip_cloud_region", Kind::CloudRegion),
+        ("ip_country", Kind::Country),
+        ("ip_asn", Kind::Asn),
+        ("ip_as_name", Kind::AsName),
+        ("ua_family", Kind::UaFamily),
+        ("ua_version", Kind::UaVersion),
+        ("ua_is_bot", Kind::UaIsBot),
+    ] {
+        ctx.register_udf(ScalarUDF::from(Lookup {
+            name,
+            kind,
+            signature: Signature::uniform(1, vec![DataType::Utf8], Volatility::Immutable),
+            data: Arc::clone(&data),
+        }));
+    }
+    ctx.register_udf(ScalarUDF::from(RangesLoaded {
+        signature: Signature::nullary(Volatility::Stable),
+        data,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_function_costs_per_distinct_value() {
+        let ctx = SessionContext::new();
+        let data = Arc::new(Enrichment::new(Options::default()));
+        ctx.register_udf(ScalarUDF::from(Lookup {
+            name: "ua_family",
+            kind: Kind::UaFamily,
+            signature: Signature::uniform(1, vec![DataType::Utf8], Volatility::Immutable),
+            data: Arc::clone(&data),
+        }));
+        let sql = "SELECT ua_family(column1) AS f, count(*) AS n FROM (VALUES ('curl/8.5.0'), ('aws-cli/2.15.17 Python/3.11'), (NULL), ('curl/8.5.0')) GROUP BY 1 ORDER BY 1";
+        for _ in 0..3 {
+            let rows = ctx
+                .sql(sql)
+                .await
+                .expect("plan")
+                .collect()
+                .await
+                .expect("run");
+            let text = arrow::util::pretty::pretty_format_batches(&rows)
+                .expect("format")
+                .to_string();
+            assert!(
+                text.contains("| aws-cli | 1 |") && text.contains("| curl    | 2 |"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            data.computed.load(Ordering::Relaxed),
+            2,
+            "two distinct values, computed once each"
+        );
+    }
+}
