@@ -304,3 +304,182 @@ fn countries_and_networks_from_the_geo_data_and_a_note_without_it() {
     assert!(rows.iter().any(|r| r["country"] == "US"), "{rows:?}");
     assert!(rows.iter().any(|r| r["country"] == "(invalid)"), "{rows:?}");
 }
+
+/// The expected values of one column over the conformance corpus.
+fn corpus_values(column: &str) -> Vec<String> {
+    let path = crate::util::shared().join("conformance/cases.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            assert_ne!(
+                std::env::var("S3LOGS_CONFORMANCE").as_deref(),
+                Ok("required"),
+                "{} unreadable: {e}",
+                path.display()
+            );
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|c| c["expect"][column].as_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_conformance_corpus_addresses_and_agents_classify() {
+    use s3logs::enrich::{ip, ranges::CloudRanges, ua};
+    let ips = corpus_values("remote_ip");
+    let agents = corpus_values("user_agent");
+    if ips.is_empty() {
+        eprintln!("no conformance corpus; skipped");
+        return;
+    }
+    let classes = [
+        "private",
+        "loopback",
+        "link_local",
+        "shared",
+        "documentation",
+        "multicast",
+        "reserved",
+        "public",
+        "invalid",
+    ];
+    for v in &ips {
+        assert!(classes.contains(&ip::class(v)), "{v}");
+    }
+    for (v, want) in [
+        ("xxx.xxxx.xx.xxx", "invalid"),
+        ("192.0.2.3", "documentation"),
+        ("10.0.1.2", "private"),
+        ("3.89.6.210", "public"),
+    ] {
+        assert!(ips.iter().any(|i| i == v), "{v} is in the corpus");
+        assert_eq!(ip::class(v), want, "{v}");
+    }
+    // The corpus's AWS addresses against a slice in AWS's published format.
+    let slice = crate::util::root().join("tests/data/aws-ip-ranges-slice.json");
+    let r = CloudRanges::load(&[slice]).expect("the slice");
+    let owner = |v: &str| {
+        r.lookup(v).map(|o| {
+            (
+                o.provider.to_string(),
+                o.service.as_deref().map(str::to_string),
+                o.region.as_deref().map(str::to_string),
+            )
+        })
+    };
+    let aws = |s: &str, r: Option<&str>| {
+        Some((
+            "aws".to_string(),
+            Some(s.to_string()),
+            r.map(str::to_string),
+        ))
+    };
+    assert_eq!(owner("3.89.6.210"), aws("EC2", Some("us-east-1")));
+    assert_eq!(owner("52.12.241.113"), aws("EC2", Some("us-west-2")));
+    assert_eq!(owner("18.68.18.10"), aws("CLOUDFRONT", None));
+    assert_eq!(
+        owner("130.176.48.151"),
+        aws("CLOUDFRONT_ORIGIN_FACING", None)
+    );
+    assert_eq!(owner("89.160.20.156"), None);
+
+    // User agents: every one classifies without error; the AWS ones with
+    // their versions.
+    let family = |v: &str| ua::client(v).map(|c| (c.family, c.version, c.bot));
+    for v in &agents {
+        let _ = family(v);
+    }
+    for (v, fam, ver, bot) in [
+        (
+            "aws-cli/1.16.102 Python/2.7.16 Linux/4.14.171-105.231.amzn1.x86_64 botocore/1.12.92",
+            "aws-cli",
+            Some("1.16.102"),
+            false,
+        ),
+        (
+            "Boto3/1.21.19 Python/3.9.10 Linux/4.4.0-1104-aws Botocore/1.24.19 Resource",
+            "Boto3",
+            Some("1.21.19"),
+            false,
+        ),
+        ("S3Console/0.4", "S3Console", Some("0.4"), false),
+        ("Amazon CloudFront", "CloudFront", None, false),
+        ("curl/7.38.0", "curl", Some("7.38.0"), true),
+        (
+            "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+            "Baiduspider",
+            None,
+            true,
+        ),
+    ] {
+        assert!(agents.iter().any(|a| a == v), "{v} is in the corpus");
+        let got = family(v).expect(v);
+        assert_eq!(got.0, fam, "{v}");
+        assert_eq!(got.1.as_deref(), ver, "{v}");
+        assert_eq!(got.2, bot, "{v}");
+    }
+    let java = agents
+        .iter()
+        .find(|a| a.starts_with("aws-sdk-java/1.9.8"))
+        .expect("an SDK");
+    assert_eq!(family(java).map(|f| f.0), Some("aws-sdk-java".to_string()));
+    // Something nobody wrote a rule for stays unknown.
+    let sra = agents
+        .iter()
+        .find(|a| a.contains("sra-toolkit"))
+        .expect("sra");
+    assert_eq!(family(sra), None);
+}
+
+#[test]
+fn bad_data_files_are_named_and_fail_the_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = public_logs(dir.path()).display().to_string();
+    let truncated = dir.path().join("ip-ranges.json");
+    std::fs::write(&truncated, &AWS_RANGES[..120]).expect("write");
+    let garbage = dir.path().join("GeoLite2-Country.mmdb");
+    std::fs::write(&garbage, b"this is not a MaxMind database").expect("write");
+    let missing = dir.path().join("nowhere.json").display().to_string();
+    let t = truncated.display().to_string();
+    let g = garbage.display().to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--ip-ranges",
+                &t,
+                "SELECT ip_cloud_provider(remote_ip) FROM logs",
+            ],
+            "ip-ranges.json",
+        ),
+        (
+            &[
+                "--ip-ranges",
+                &missing,
+                "SELECT ip_cloud_region(remote_ip) FROM logs",
+            ],
+            "nowhere.json",
+        ),
+        (
+            &["--geoip", &g, "SELECT ip_country(remote_ip) FROM logs"],
+            "GeoLite2-Country.mmdb",
+        ),
+    ];
+    for (args, name) in cases {
+        let out = s3logs_cmd()
+            .args(["query", "--format", "csv", "--raw", &logs])
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: nothing half-written");
+    }
+}

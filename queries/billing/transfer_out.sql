@@ -16,7 +16,7 @@ SELECT date, bucket,
          WHEN remote_ip IS NULL THEN 'none'
          WHEN ip_class(remote_ip) IN ('private', 'loopback', 'shared') THEN 'private'
          WHEN requester LIKE 'svc:%' OR requester = 'AmazonS3' THEN 'aws'
-         WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_service(remote_ip) = 'CLOUDFRONT' THEN 'cloudfront'
+         WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_service(remote_ip) LIKE 'CLOUDFRONT%' THEN 'cloudfront'
          WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_region(remote_ip) = bucket_region THEN 'aws_same_region'
          WHEN ip_cloud_provider(remote_ip) = 'aws' AND ip_cloud_region(remote_ip) IS NOT NULL THEN 'aws_other_region'
          ELSE 'internet'
