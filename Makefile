@@ -8,6 +8,7 @@
 #   make bench-query  three typical queries on the lake and on raw files beside DuckDB
 #   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
 #   make bench-report s3logs report (--raw and --lake) beside GoAccess on the same corpus
+#   make bench-enrich the enrichment functions' cost in a grouping over the query lake
 #   make geo-data     fetch the free IP country and ASN databases (npm, once; offline after)
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
@@ -16,7 +17,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report geo-data fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report bench-enrich geo-data fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -77,6 +78,9 @@ bench-query:
 
 bench-s3:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/s3.sh
+
+bench-enrich:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/enrich.sh
 
 geo-data:
 	bash benches/geo-data.sh

@@ -5,7 +5,7 @@
 //! `make geo-data` puts the free databases in the data folder.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -29,7 +29,10 @@ type AsnRange = (u128, u128, i64, Arc<str>);
 #[derive(Default)]
 pub struct Geo {
     mmdbs: Vec<(PathBuf, maxminddb::Reader<Vec<u8>>)>,
-    asn: Vec<AsnRange>,
+    /// The ASN table's file, read on the first network lookup (half a
+    /// million rows: a query that asks only for countries never reads it).
+    asn_file: Option<PathBuf>,
+    asn: OnceLock<Result<Vec<AsnRange>, String>>,
 }
 
 impl std::fmt::Debug for Geo {
@@ -39,7 +42,7 @@ impl std::fmt::Debug for Geo {
                 "mmdbs",
                 &self.mmdbs.iter().map(|m| &m.0).collect::<Vec<_>>(),
             )
-            .field("asn_ranges", &self.asn.len())
+            .field("asn_file", &self.asn_file)
             .finish()
     }
 }
@@ -63,7 +66,7 @@ impl Geo {
             }
             let asn = dir.join("asn.csv");
             if asn.is_file() {
-                geo.asn = read_asn(&asn)?;
+                geo.asn_file = Some(asn);
             }
         }
         Ok(geo)
@@ -78,7 +81,7 @@ impl Geo {
 
     /// Whether any database is open.
     pub fn is_empty(&self) -> bool {
-        self.mmdbs.is_empty() && self.asn.is_empty()
+        self.mmdbs.is_empty() && self.asn_file.is_none()
     }
 
     /// Whether a database that answers countries is open.
@@ -88,7 +91,7 @@ impl Geo {
 
     /// Whether a database that answers networks is open.
     pub fn has_networks(&self) -> bool {
-        !self.asn.is_empty() || !self.mmdbs.is_empty()
+        self.asn_file.is_some() || !self.mmdbs.is_empty()
     }
 
     /// The ISO 3166 country code of an address.
@@ -104,16 +107,30 @@ impl Geo {
     }
 
     /// The autonomous system number and its organisation.
-    pub fn network(&self, text: &str) -> Option<(i64, Option<String>)> {
-        let addr = ip::parse(text)?;
-        let n = ip::to_u128(addr);
-        let at = self.asn.partition_point(|r| r.0 <= n);
-        if let Some(r) = at.checked_sub(1).map(|i| &self.asn[i])
-            && n <= r.1
-        {
-            return Some((r.2, Some(r.3.to_string())));
+    ///
+    /// # Errors
+    ///
+    /// The ASN table cannot be read (on the first lookup); the message
+    /// names it.
+    pub fn network(&self, text: &str) -> Result<Option<(i64, Option<String>)>> {
+        let Some(addr) = ip::parse(text) else {
+            return Ok(None);
+        };
+        if let Some(file) = &self.asn_file {
+            let table = self
+                .asn
+                .get_or_init(|| read_asn(file).map_err(|e| format!("{e:#}")))
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let n = ip::to_u128(addr);
+            let at = table.partition_point(|r| r.0 <= n);
+            if let Some(r) = at.checked_sub(1).map(|i| &table[i])
+                && n <= r.1
+            {
+                return Ok(Some((r.2, Some(r.3.to_string()))));
+            }
         }
-        self.records(addr).find_map(|v| {
+        Ok(self.records(addr).find_map(|v| {
             let asn = match &v["autonomous_system_number"] {
                 Value::Number(n) => n.as_i64(),
                 _ => match &v["asn"] {
@@ -127,7 +144,7 @@ impl Geo {
                 .or(v["as_name"].as_str())
                 .map(str::to_string);
             Some((asn, name))
-        })
+        }))
     }
 
     fn records(&self, addr: std::net::IpAddr) -> impl Iterator<Item = Value> + '_ {
@@ -186,17 +203,19 @@ mod tests {
         )
         .expect("write");
         let geo = Geo::load(&[], Some(dir.path())).expect("load");
+        let net = |ip: &str| geo.network(ip).expect("the table");
         assert_eq!(
-            geo.network("1.0.0.255"),
+            net("1.0.0.255"),
             Some((13335, Some("Cloudflare, Inc.".into())))
         );
-        assert_eq!(geo.network("54.239.6.87").map(|n| n.0), Some(16509));
-        assert_eq!(geo.network("2001::5").map(|n| n.0), Some(6939));
-        assert_eq!(geo.network("1.0.1.0"), None);
-        assert_eq!(geo.network("xx.xx.41.39"), None);
+        assert_eq!(net("54.239.6.87").map(|n| n.0), Some(16509));
+        assert_eq!(net("2001::5").map(|n| n.0), Some(6939));
+        assert_eq!(net("1.0.1.0"), None);
+        assert_eq!(net("xx.xx.41.39"), None);
         assert_eq!(geo.country("1.0.0.1"), None, "no country database");
         std::fs::write(dir.path().join("asn.csv"), "garbage\n").expect("write");
-        let e = Geo::load(&[], Some(dir.path())).expect_err("bad table");
+        let geo = Geo::load(&[], Some(dir.path())).expect("read on first use");
+        let e = geo.network("1.0.0.1").expect_err("bad table");
         assert!(format!("{e:#}").contains("asn.csv line 1"), "{e:#}");
     }
 }

@@ -85,14 +85,21 @@ pub struct Enrichment {
     ranges: OnceLock<Result<ranges::CloudRanges, String>>,
     geo: OnceLock<Result<geo::Geo, String>>,
     told: AtomicBool,
-    cache: Mutex<HashMap<(Kind, String), Value>>,
+    /// Per function, the values looked up so far.
+    cache: [Mutex<Memo<Box<str>>>; KINDS],
     /// Lookups computed (not answered from the cache), for tests.
     computed: AtomicUsize,
 }
 
-/// The most distinct values cached per process; past it, lookups still
-/// work, uncached.
+/// The most distinct values cached per function and process; past it,
+/// lookups still work, uncached.
 const CACHE_LIMIT: usize = 1 << 20;
+
+/// Lookups by text, with a fast hash (these are not keys an attacker can
+/// aim at a table: one process, one query's values).
+type Memo<K> = HashMap<K, Value, foldhash::fast::RandomState>;
+
+const KINDS: usize = Kind::UaIsBot as usize + 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
@@ -186,10 +193,14 @@ impl Enrichment {
                         _ => Value::Text(None),
                     });
                 }
+                let network = || {
+                    geo.network(text)
+                        .map_err(|e| DataFusionError::Execution(format!("{e:#}")))
+                };
                 match kind {
                     Kind::Country => owned(geo.country(text).as_deref()),
-                    Kind::Asn => Value::Int(geo.network(text).map(|n| n.0)),
-                    _ => owned(geo.network(text).and_then(|n| n.1).as_deref()),
+                    Kind::Asn => Value::Int(network()?.map(|n| n.0)),
+                    _ => owned(network()?.and_then(|n| n.1).as_deref()),
                 }
             }
             Kind::UaFamily => owned(ua::client(text).map(|c| c.family).as_deref()),
@@ -199,18 +210,18 @@ impl Enrichment {
     }
 
     fn lookup(&self, kind: Kind, text: &str) -> DfResult<Value> {
-        let key = (kind, text.to_string());
-        if let Ok(cache) = self.cache.lock()
-            && let Some(v) = cache.get(&key)
+        let cache = &self.cache[kind as usize];
+        if let Ok(cache) = cache.lock()
+            && let Some(v) = cache.get(text)
         {
             return Ok(v.clone());
         }
         let v = self.compute(kind, text)?;
         self.computed.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut cache) = self.cache.lock()
+        if let Ok(mut cache) = cache.lock()
             && cache.len() < CACHE_LIMIT
         {
-            cache.insert(key, v.clone());
+            cache.insert(Box::from(text), v.clone());
         }
         Ok(v)
     }
@@ -270,17 +281,26 @@ impl ScalarUDFImpl for Lookup {
             )));
         };
         let array = arg.to_array(args.number_rows)?;
-        let array = arrow::compute::cast(&array, &DataType::Utf8)?;
-        let texts = array.as_string::<i32>();
+        let texts: Vec<Option<&str>> = match array.data_type() {
+            DataType::Utf8 => array.as_string::<i32>().iter().collect(),
+            DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
+            DataType::Utf8View => array.as_string_view().iter().collect(),
+            DataType::Null => vec![None; array.len()],
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "{} takes text, not {other}",
+                    self.name
+                )));
+            }
+        };
         // Distinct values of this batch, looked up once each.
-        let mut seen: HashMap<&str, Value> = HashMap::new();
+        let mut seen: Memo<&str> = Memo::default();
         let mut values = Vec::with_capacity(texts.len());
-        for i in 0..texts.len() {
-            if texts.is_null(i) {
+        for t in texts {
+            let Some(t) = t else {
                 values.push(None);
                 continue;
-            }
-            let t = texts.value(i);
+            };
             let v = match seen.get(t) {
                 Some(v) => v.clone(),
                 None => {
@@ -387,7 +407,7 @@ pub fn register(ctx: &SessionContext, options: Options) {
         ctx.register_udf(ScalarUDF::from(Lookup {
             name,
             kind,
-            signature: Signature::uniform(1, vec![DataType::Utf8], Volatility::Immutable),
+            signature: Signature::string(1, Volatility::Immutable),
             data: Arc::clone(&data),
         }));
     }
