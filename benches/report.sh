@@ -38,7 +38,7 @@ measure() { # label command...: one line of figures
 
 echo "corpus: $((bytes / 1000000)) MB, $(ls "$corpus" | wc -l) objects, $(nproc) cores"
 for r in $(seq "$ROUNDS"); do
-  measure goaccess "$goaccess" --log-format=AWSS3 --no-global-config --jobs="$(nproc)" \
+  measure goaccess "$goaccess" --log-format=AWSS3 --no-global-config \
     -o "$base/goaccess-report.html" "$corpus"/*
   measure raw "$bin" report --raw "$corpus" --output "$base/raw-report.html"
   measure lake "$bin" report --lake "$lake" --output "$base/lake-report.html"

@@ -293,50 +293,54 @@ impl ScalarUDFImpl for Lookup {
                 )));
             }
         };
-        // Distinct values of this batch, looked up once each.
-        let mut seen: Memo<&str> = Memo::default();
-        let mut values = Vec::with_capacity(texts.len());
+        // Distinct values of this batch, looked up once each; rows point
+        // at them.
+        let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
+        let mut distinct: Vec<Value> = Vec::new();
+        let mut rows: Vec<Option<u32>> = Vec::with_capacity(texts.len());
         for t in texts {
             let Some(t) = t else {
-                values.push(None);
+                rows.push(None);
                 continue;
             };
-            let v = match seen.get(t) {
-                Some(v) => v.clone(),
+            let at = match seen.get(t) {
+                Some(&at) => at,
                 None => {
-                    let v = self.data.lookup(self.kind, t)?;
-                    seen.insert(t, v.clone());
-                    v
+                    let at = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
+                    distinct.push(self.data.lookup(self.kind, t)?);
+                    seen.insert(t, at);
+                    at
                 }
             };
-            values.push(Some(v));
+            rows.push(Some(at));
         }
+        let value = |row: Option<u32>| row.and_then(|at| distinct.get(at as usize));
         let out: ArrayRef = match Lookup::return_type(self) {
             DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(values.len());
-                for v in values {
-                    b.append_option(match v {
-                        Some(Value::Int(n)) => n,
+                let mut b = Int64Builder::with_capacity(rows.len());
+                for row in rows {
+                    b.append_option(match value(row) {
+                        Some(Value::Int(n)) => *n,
                         _ => None,
                     });
                 }
                 Arc::new(b.finish())
             }
             DataType::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(values.len());
-                for v in values {
-                    b.append_option(match v {
-                        Some(Value::Bool(x)) => x,
+                let mut b = BooleanBuilder::with_capacity(rows.len());
+                for row in rows {
+                    b.append_option(match value(row) {
+                        Some(Value::Bool(x)) => *x,
                         _ => None,
                     });
                 }
                 Arc::new(b.finish())
             }
             _ => {
-                let mut b = StringBuilder::with_capacity(values.len(), values.len() * 8);
-                for v in values {
-                    match v {
-                        Some(Value::Text(Some(s))) => b.append_value(&*s),
+                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+                for row in rows {
+                    match value(row) {
+                        Some(Value::Text(Some(s))) => b.append_value(&**s),
                         _ => b.append_null(),
                     }
                 }

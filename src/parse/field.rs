@@ -70,6 +70,7 @@ pub fn find_byte<const B: u8>(input: &[u8]) -> usize {
 /// The next field after any separators, or `None` at the end of the line.
 ///
 /// Returns the token and what follows it.
+#[inline]
 pub fn next_token(input: &[u8]) -> Option<(&[u8], &[u8])> {
     preceded(spaces, token)
         .parse(input)

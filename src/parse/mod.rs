@@ -225,6 +225,7 @@ fn record(line: &[u8]) -> PResult<'_, LogRecord<'_>> {
 
 /// A field that must be there: the next token, or `too_few_fields` where
 /// the line ends.
+#[inline]
 fn field(input: &[u8]) -> PResult<'_, &[u8]> {
     match next_token(input) {
         Some((tok, rest)) => Ok((rest, tok)),
@@ -495,6 +496,7 @@ fn tail(input: &[u8]) -> PResult<'_, Tail<'_>> {
 
 /// A field of the tail, or `None` where the line ends; `unexpected_quote`
 /// when it holds a `"` (looked for only when the tail has one).
+#[inline]
 fn tail_field(input: &[u8], quoted: bool) -> PResult<'_, Option<&[u8]>> {
     let Some((tok, rest)) = next_token(input) else {
         return Ok((input, None));

@@ -3,7 +3,8 @@
 //! AWS: "The time at which the request was received; these dates and times
 //! are in Coordinated Universal Time (UTC). The format, using strftime()
 //! terminology, is as follows: `[%d/%b/%Y:%H:%M:%S %z]`". The layout is fixed
-//! (28 bytes): a nom parser of its pieces, not a format string read per line. The
+//! (28 bytes), so it is read in place at fixed offsets, not through a format
+//! string per line. The
 //! offset is honoured and the result is microseconds since the Unix epoch, UTC.
 
 /// Length of `[DD/Mon/YYYY:HH:MM:SS +HHMM]`.
@@ -18,11 +19,7 @@ pub const TIME_LEN: usize = 28;
 pub const TIME_RANGE: std::ops::RangeInclusive<i64> =
     (-62_135_596_800 * 1_000_000)..=(253_402_300_799 * 1_000_000);
 
-use nom::bytes::complete::take;
-use nom::character::complete::char;
-use nom::combinator::map_opt;
-use nom::sequence::{delimited, preceded};
-use nom::{IResult, Parser};
+use nom::IResult;
 
 use crate::civil::{days_from_civil, days_in_month, digits};
 
@@ -33,78 +30,64 @@ const MONTHS: [&[u8; 3]; 12] = [
 /// A bracketed time at the start of `input`, as microseconds since the
 /// epoch in UTC, and what follows its closing bracket (not looked at).
 ///
+/// A nom parser over a fixed layout, so it reads the 28 bytes in place:
+/// one bounds check, then each piece at its offset (nom's `take` and
+/// `map_opt` per piece cost twice the instructions of the whole check).
+///
 /// # Errors
 ///
 /// The first [`TIME_LEN`] bytes are not a valid time: wrong shape, a month
 /// not spelled `Jan` … `Dec`, a date or time that does not exist, an offset
 /// out of range.
 pub fn bracketed_time(input: &[u8]) -> IResult<&[u8], i64, ()> {
-    let (rest, (day, month, year, (hour, minute, second), offset)) = delimited(
-        char('['),
-        (
-            two_digits,
-            preceded(char('/'), month),
-            preceded(char('/'), four_digits),
-            preceded(char(':'), clock),
-            preceded(char(' '), utc_offset),
-        ),
-        char(']'),
-    )
-    .parse(input)?;
-    if day == 0 || day > days_in_month(year, month) {
-        return Err(nom::Err::Error(()));
+    let fail = || nom::Err::Error(());
+    let t: &[u8; TIME_LEN] = input
+        .get(..TIME_LEN)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(fail)?;
+    let punct = [
+        (0, b'['),
+        (3, b'/'),
+        (7, b'/'),
+        (12, b':'),
+        (15, b':'),
+        (18, b':'),
+        (21, b' '),
+        (27, b']'),
+    ];
+    if punct.iter().any(|&(i, c)| t[i] != c) {
+        return Err(fail());
+    }
+    let field = |from: usize, to: usize| digits(&t[from..to]).ok_or_else(fail);
+    let day = field(1, 3)?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m[..] == t[4..7])
+        .ok_or_else(fail)? as u32
+        + 1;
+    let year = field(8, 12)?;
+    let (hour, minute, second) = (field(13, 15)?, field(16, 18)?, field(19, 21)?);
+    let sign: i64 = match t[22] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Err(fail()),
+    };
+    let (off_h, off_m) = (field(23, 25)?, field(25, 27)?);
+    if day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+        || off_h > 23
+        || off_m > 59
+    {
+        return Err(fail());
     }
     let days = days_from_civil(i64::from(year), month, day);
-    let local = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    Ok((rest, (local - offset) * 1_000_000))
-}
-
-/// `HH:MM:SS`, each in range.
-fn clock(input: &[u8]) -> IResult<&[u8], (i64, i64, i64), ()> {
-    let (rest, (h, m, s)) = (
-        two_digits,
-        preceded(char(':'), two_digits),
-        preceded(char(':'), two_digits),
-    )
-        .parse(input)?;
-    if h > 23 || m > 59 || s > 59 {
-        return Err(nom::Err::Error(()));
-    }
-    Ok((rest, (i64::from(h), i64::from(m), i64::from(s))))
-}
-
-/// `+HHMM` or `-HHMM` (hours up to 23, minutes up to 59), in seconds east
-/// of UTC.
-fn utc_offset(input: &[u8]) -> IResult<&[u8], i64, ()> {
-    let sign = map_opt(take(1usize), |s: &[u8]| match s {
-        b"+" => Some(1),
-        b"-" => Some(-1),
-        _ => None,
-    });
-    let (rest, (sign, h, m)) = (sign, two_digits, two_digits).parse(input)?;
-    if h > 23 || m > 59 {
-        return Err(nom::Err::Error(()));
-    }
-    Ok((rest, sign * (i64::from(h) * 3_600 + i64::from(m) * 60)))
-}
-
-/// A month spelled `Jan` … `Dec`, as 1 to 12.
-fn month(input: &[u8]) -> IResult<&[u8], u32, ()> {
-    map_opt(take(3usize), |m: &[u8]| {
-        MONTHS
-            .iter()
-            .position(|name| name[..] == *m)
-            .map(|i| i as u32 + 1)
-    })
-    .parse(input)
-}
-
-fn two_digits(input: &[u8]) -> IResult<&[u8], u32, ()> {
-    map_opt(take(2usize), digits).parse(input)
-}
-
-fn four_digits(input: &[u8]) -> IResult<&[u8], u32, ()> {
-    map_opt(take(4usize), digits).parse(input)
+    let local =
+        days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
+    let offset = sign * (i64::from(off_h) * 3_600 + i64::from(off_m) * 60);
+    Ok((&input[TIME_LEN..], (local - offset) * 1_000_000))
 }
 
 #[cfg(test)]
