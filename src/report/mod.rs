@@ -331,8 +331,11 @@ pub async fn build(ctx: &SessionContext, options: &Options) -> Result<Report> {
         findings: found,
         panels: Vec::new(),
     };
+    // Several panels show one query's result (the cost estimate by day
+    // and by bucket, requests and bytes over time): each runs once.
+    let mut results = Results::default();
     // The overview decides the grain: hours for up to three days.
-    let overview = run(ctx, options, &PANELS[0], "day").await?;
+    let overview = run(ctx, options, &PANELS[0], "day", &mut results).await?;
     let span = overview_span(&overview);
     report.grain = if span.is_some_and(|s| s <= 3) {
         "hour"
@@ -341,14 +344,14 @@ pub async fn build(ctx: &SessionContext, options: &Options) -> Result<Report> {
     };
     report.panels.push(overview);
     for spec in &PANELS[1..] {
-        let panel = run(ctx, options, spec, report.grain).await?;
+        let panel = run(ctx, options, spec, report.grain, &mut results).await?;
         report.panels.push(panel);
     }
     // A panel for each finding's rows, unless a section has it already.
     for def in findings::FINDINGS {
         if report.panel(def.query).is_none() {
             let spec = table("audit", def.query);
-            let panel = run(ctx, options, &spec, report.grain).await?;
+            let panel = run(ctx, options, &spec, report.grain, &mut results).await?;
             report.panels.push(panel);
         }
     }
@@ -366,7 +369,16 @@ fn overview_span(overview: &Panel) -> Option<i64> {
     Some(i64::from(day("last_request")?) - i64::from(day("first_request")?) + 1)
 }
 
-async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) -> Result<Panel> {
+/// Query results by the command that gives them: column names and batches.
+type Results = std::collections::HashMap<String, (Vec<String>, std::sync::Arc<Vec<RecordBatch>>)>;
+
+async fn run(
+    ctx: &SessionContext,
+    options: &Options,
+    spec: &Spec,
+    grain: &str,
+    results: &mut Results,
+) -> Result<Panel> {
     let query =
         queries::find(spec.query)?.with_context(|| format!("no bundled query {}", spec.query))?;
     let mut given = std::collections::BTreeMap::new();
@@ -384,18 +396,29 @@ async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) 
     for (k, v) in &given {
         command.push_str(&format!(" --param {k}={v}"));
     }
-    let params = query.bind(&given)?;
-    let stream = execute(ctx, &query.sql, params).await?;
-    let mut columns: Vec<String> = stream
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let batches: Vec<RecordBatch> = stream
-        .try_collect()
-        .await
-        .with_context(|| format!("running {}", query.name))?;
+    let (mut columns, batches) = match results.get(&command) {
+        Some((columns, batches)) => (columns.clone(), std::sync::Arc::clone(batches)),
+        None => {
+            let params = query.bind(&given)?;
+            let stream = execute(ctx, &query.sql, params).await?;
+            let columns: Vec<String> = stream
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let batches: Vec<RecordBatch> = stream
+                .try_collect()
+                .await
+                .with_context(|| format!("running {}", query.name))?;
+            let batches = std::sync::Arc::new(batches);
+            results.insert(
+                command.clone(),
+                (columns.clone(), std::sync::Arc::clone(&batches)),
+            );
+            (columns, batches)
+        }
+    };
     let keep = if spec.chart.is_some() {
         usize::MAX
     } else {
@@ -404,7 +427,7 @@ async fn run(ctx: &SessionContext, options: &Options, spec: &Spec, grain: &str) 
     let mut rows = Vec::new();
     let mut total_rows = 0;
     let mut totals = std::collections::BTreeMap::new();
-    for batch in &batches {
+    for batch in batches.iter() {
         total_rows += batch.num_rows();
         let cols = batch
             .columns()
