@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use s3logs::ingest::{Options, Summary, run};
+use s3logs::lake::Shard;
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -69,6 +70,16 @@ pub struct IngestArgs {
     /// Seconds to wait for another run writing to the same lake.
     #[arg(long, env = "S3LOGS_LOCK_WAIT", default_value_t = 300)]
     lock_wait: u64,
+
+    /// Take only shard K of N of the objects (by a stable hash of each
+    /// object's file name), committing beside the other N-1 workers, which
+    /// may run at the same time on any machine with the same arguments.
+    #[arg(long, env = "S3LOGS_SHARD", value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text).map_err(|e| e.to_string())
 }
 
 /// Writes the summary as JSON to a file (replaced at once: a reader never
@@ -115,6 +126,7 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     opts.progress = std::io::stderr().is_terminal();
     opts.reingest_changed = args.reingest_changed;
     opts.compact_over = args.compact_over;
+    opts.shard = args.shard;
     let summary = match run(&opts) {
         Ok(outcome) => outcome.summary,
         Err(e) => {

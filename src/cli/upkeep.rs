@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use s3logs::lake::Lake;
+use s3logs::lake::{Lake, LockMode};
 
 /// The lake argument shared by the upkeep commands.
 #[derive(Debug, Args)]
@@ -73,12 +73,16 @@ fn parse_date(s: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
 }
 
+/// Opens the lake and holds it in `mode`: `compact` runs beside shard
+/// workers (a commit of theirs that lands first makes it conflict and start
+/// over); `vacuum` and `expire` wait until no shard is running.
 fn open_for_write(
     arg: &LakeArg,
     rt: &tokio::runtime::Runtime,
+    mode: LockMode,
 ) -> anyhow::Result<(Lake, s3logs::lake::LakeLock)> {
     let lake = existing_lake(&arg.lake, rt)?;
-    let lock = lake.lock(Duration::from_secs(arg.lock_wait))?;
+    let lock = lake.lock_as(mode, Duration::from_secs(arg.lock_wait))?;
     rt.block_on(lake.recover())
         .context("completing an interrupted run")?;
     Ok((lake, lock))
@@ -101,7 +105,7 @@ fn existing_lake(path: &std::path::Path, rt: &tokio::runtime::Runtime) -> anyhow
 
 pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
     let rt = s3logs::runtime::get();
-    let (lake, _lock) = open_for_write(&args.lake, rt)?;
+    let (lake, _lock) = open_for_write(&args.lake, rt, LockMode::BesideShards)?;
     let report =
         rt.block_on(lake.compact(args.since.as_deref(), args.target_file_mb.max(1) << 20))?;
     if report.days.is_empty() {
@@ -115,13 +119,19 @@ pub fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
             report.duplicates_dropped,
             report.table_version
         );
+        if report.attempts > 1 {
+            eprintln!(
+                "s3logs: the compaction took {} attempts: other writers committed meanwhile",
+                report.attempts
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
     let rt = s3logs::runtime::get();
-    let (lake, _lock) = open_for_write(&args.lake, rt)?;
+    let (lake, _lock) = open_for_write(&args.lake, rt, LockMode::Exclusive)?;
     let deleted = rt.block_on(lake.vacuum(Duration::from_secs(args.retain_hours * 3600)))?;
     let parts: Vec<String> = deleted.iter().map(|(t, n)| format!("{t} {n}")).collect();
     eprintln!("s3logs: vacuum deleted files: {}", parts.join(", "));
@@ -130,7 +140,7 @@ pub fn vacuum(args: VacuumArgs) -> anyhow::Result<ExitCode> {
 
 pub fn expire(args: ExpireArgs) -> anyhow::Result<ExitCode> {
     let rt = s3logs::runtime::get();
-    let (lake, _lock) = open_for_write(&args.lake, rt)?;
+    let (lake, _lock) = open_for_write(&args.lake, rt, LockMode::Exclusive)?;
     let today = s3logs::civil::day_of(s3logs::civil::now_micros());
     let cutoff = s3logs::civil::date_string(today - args.older_than as i32);
     let report = rt.block_on(lake.expire(&cutoff))?;
@@ -218,6 +228,17 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 for line in p {
                     writeln!(out, "  {line}")?;
                 }
+            }
+        }
+        if !st.shards.is_empty() {
+            writeln!(out, "shards:")?;
+            for s in &st.shards {
+                let r = &s.last_run;
+                writeln!(
+                    out,
+                    "  {:<7} last run {} at {}: {} objects, {} records",
+                    s.shard, r.run_id, r.ingested_at, r.objects, r.records
+                )?;
             }
         }
         writeln!(out, "last runs:")?;

@@ -12,7 +12,7 @@ use crate::batch::{Reject, RejectBatchBuilder};
 use crate::lake::ledger::{self, Entry};
 use crate::lake::manifest::Manifest;
 use crate::lake::retry;
-use crate::lake::{Lake, Table, add_action, crash_point, write_parquet};
+use crate::lake::{Lake, Table, Writer, add_action, crash_point, write_parquet};
 use crate::schema;
 use crate::source::Object;
 
@@ -52,7 +52,7 @@ pub(super) fn commit(
         for r in rejects {
             b.append(r, run_id);
         }
-        let rel = format!("part-{seq:06}-00000.zstd.parquet");
+        let rel = format!("part-{}{seq:06}-00000.zstd.parquet", lake.shard().tag());
         let w = write_parquet(
             &lake.table_dir(Table::Rejects).join(&rel),
             schema::rejects(),
@@ -63,7 +63,7 @@ pub(super) fn commit(
             vec![add_action(&rel, w.size, w.rows, None, None)],
         );
     }
-    let rel = format!("part-{seq:06}-00000.zstd.parquet");
+    let rel = format!("part-{}{seq:06}-00000.zstd.parquet", lake.shard().tag());
     let w = write_parquet(
         &lake.table_dir(Table::Ingested).join(&rel),
         ledger::schema(),
@@ -85,7 +85,7 @@ pub(super) fn commit(
     if !replaced.is_empty() {
         for which in Table::ALL {
             let table = rt.block_on(lake.open_or_create(which))?;
-            let tag = format!("x{seq:06}");
+            let tag = format!("x{}{seq:06}", lake.shard().tag());
             let (gone, added) =
                 rt.block_on(lake.without_objects(&table, which, &replaced, &tag))?;
             removes.insert(which, gone);
@@ -93,6 +93,7 @@ pub(super) fn commit(
         }
     }
     let manifest = Manifest {
+        app: lake.shard().app_id(),
         seq,
         run_id: run_id.to_string(),
         kind: "ingest".into(),

@@ -37,7 +37,7 @@ use pipeline::ReadAll;
 use plan::{Before, Plan};
 use reader::Stored;
 
-use crate::lake::{Lake, Table};
+use crate::lake::{Lake, Shard, Table, Writer};
 use crate::source::Selection;
 
 pub use summary::{DaySummary, LagHistogram, Summary};
@@ -72,6 +72,9 @@ pub struct Options {
     /// are compacted, in a commit of their own under the same lock (an
     /// hourly cron adds a file a day a run); 0 leaves them.
     pub compact_over: usize,
+    /// Take only the objects of this shard, writing as it (see
+    /// [`crate::lake::shard`]).
+    pub shard: Option<Shard>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Options {
             writers: 2,
             reingest_changed: false,
             compact_over: 8,
+            shard: None,
         }
     }
 }
@@ -118,8 +122,9 @@ pub struct Outcome {
 pub fn run(opts: &Options) -> Result<Outcome> {
     let rt = crate::runtime::get();
     let started = Instant::now();
-    let lake = Lake::at(&opts.lake, &opts.selection.s3)?;
-    let fresh = rt.block_on(lake.is_new())?;
+    let lake = Lake::at(&opts.lake, &opts.selection.s3)?.with_shard(opts.shard);
+    // Shards share the lake from its first run: none may remove it.
+    let fresh = opts.shard.is_none() && rt.block_on(lake.is_new())?;
     let outcome = run_locked(opts, rt, &lake, started);
     // A first run that failed, or read nothing, leaves no lake behind (a
     // missing bucket used to leave an empty one).
@@ -155,8 +160,11 @@ fn run_locked(
         seen,
         existing_days,
     } = plan::before(rt, lake)?;
-    let run_id = format!("run-{seq:06}");
-    let mut summary = Summary::default();
+    let run_id = format!("run-{}{seq:06}", opts.shard.tag());
+    let mut summary = Summary {
+        shard: opts.shard.map(|s| s.to_string()),
+        ..Summary::default()
+    };
     let Plan {
         todo,
         replaced,

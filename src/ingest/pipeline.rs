@@ -109,6 +109,8 @@ impl DayBuffers {
 /// the lake does not depend on which writer finishes first.
 struct Dispatch {
     tx: SyncSender<FlushJob>,
+    /// The writer's tag (`s2of4-` for a shard) and the run's sequence.
+    tag: String,
     seq: i64,
     file_no: usize,
 }
@@ -116,9 +118,10 @@ struct Dispatch {
 impl Dispatch {
     fn send(&mut self, day: i32, buf: DayBuffer) -> Result<()> {
         let rel_path = format!(
-            "{}={}/part-{:06}-{:05}.zstd.parquet",
+            "{}={}/part-{}{:06}-{:05}.zstd.parquet",
             schema::DATE,
             date_string(day),
+            self.tag,
             self.seq,
             self.file_no
         );
@@ -196,6 +199,7 @@ pub(super) fn read(
         drop(job_rx);
         let mut dispatch = Dispatch {
             tx: job_tx,
+            tag: crate::lake::Writer::tag(&opts.shard),
             seq,
             file_no: 0,
         };

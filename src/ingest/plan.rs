@@ -12,7 +12,7 @@ use super::{Options, Summary};
 use crate::lake::ledger;
 use crate::lake::manifest::Manifest;
 use crate::lake::retry::{self, RetryList};
-use crate::lake::{Lake, Table};
+use crate::lake::{Lake, Table, Writer};
 use crate::schema;
 use crate::source::{Object, S3Url, find, path_name};
 
@@ -41,7 +41,7 @@ pub(super) fn before(rt: &tokio::runtime::Runtime, lake: &Lake) -> Result<Before
     let logs_table = rt.block_on(lake.open(Table::Logs))?;
     let ledger_table = rt.block_on(lake.open(Table::Ingested))?;
     let seq = match &ledger_table {
-        Some(t) => rt.block_on(Lake::committed_seq(t))?,
+        Some(t) => rt.block_on(Lake::committed_seq(t, &lake.shard().app_id()))?,
         None => 0,
     } + 1;
     let seen = match &ledger_table {
@@ -174,6 +174,10 @@ pub(super) fn plan(
         }
         // A source given twice, or a file and its folder: read once.
         if !planned.insert(name.clone()) {
+            continue;
+        }
+        if opts.shard.is_some_and(|s| !s.contains(&name)) {
+            summary.objects_other_shards += 1;
             continue;
         }
         summary.objects_found += 1;

@@ -92,6 +92,11 @@ pub struct Summary {
     pub objects_to_retry: u64,
     /// Objects under the sources that are the lake's own files, not read.
     pub objects_in_lake: u64,
+    /// The shard this run ingested (`2/4`), when it was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Objects under the sources that belong to other shards, not read.
+    pub objects_other_shards: u64,
     /// Objects skipped because the ledger already holds them unchanged.
     pub objects_skipped: u64,
     /// Objects that could not be read (named in `errors`); none of their
@@ -227,6 +232,13 @@ impl Summary {
                 s,
                 "s3logs: read again {} objects that an earlier run could not read",
                 self.objects_retried
+            );
+        }
+        if let Some(shard) = &self.shard {
+            let _ = writeln!(
+                s,
+                "s3logs: shard {shard}: left {} objects to the other shards",
+                self.objects_other_shards
             );
         }
         if self.objects_in_lake > 0 {

@@ -16,6 +16,9 @@ use super::Table;
 /// What a run commits.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The writer's Delta application id (`s3logs`, or a shard's).
+    #[serde(default = "unsharded")]
+    pub app: String,
     /// The run's sequence number (the Delta application transaction version).
     pub seq: i64,
     /// The run id stored in the tables.
@@ -48,14 +51,28 @@ impl Manifest {
     }
 }
 
-pub(super) fn file_name(seq: i64) -> String {
-    format!("run-{seq:09}.json")
+fn unsharded() -> String {
+    super::APP_ID.to_string()
+}
+
+/// The manifest file of run `seq` of the writer whose names carry `tag`
+/// (empty unsharded, `s2of4-` for a shard).
+pub(super) fn file_name(tag: &str, seq: i64) -> String {
+    format!("run-{tag}{seq:09}.json")
+}
+
+/// Whether `name` is a manifest file of the writer whose names carry `tag`.
+pub(super) fn is_mine(name: &str, tag: &str) -> bool {
+    name.strip_prefix("run-")
+        .and_then(|n| n.strip_prefix(tag))
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Writes `m` into `dir` atomically: a temporary file, synced, then renamed.
-pub fn write(dir: &Path, m: &Manifest) -> Result<PathBuf> {
+pub fn write(dir: &Path, tag: &str, m: &Manifest) -> Result<PathBuf> {
     let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
-    write_atomic(dir, &file_name(m.seq), &bytes)
+    write_atomic(dir, &file_name(tag, m.seq), &bytes)
 }
 
 /// Writes `bytes` to `dir/name` atomically: a temporary file, synced, then
@@ -76,9 +93,10 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Manifests of runs that did not finish committing, oldest first.
-/// Half-written temporary files (a crash before the rename) are removed.
-pub fn pending(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
+/// Manifests of the runs of the writer whose names carry `tag` that did
+/// not finish committing, oldest first. Its half-written temporary files
+/// (a crash before the rename) are removed.
+pub fn pending(dir: &Path, tag: &str) -> Result<Vec<(PathBuf, Manifest)>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -92,11 +110,13 @@ pub fn pending(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if !name.starts_with("run-") {
+        if let Some(tmp) = name.strip_suffix(".tmp")
+            && is_mine(tmp, tag)
+        {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             continue;
         }
-        if name.ends_with(".tmp") {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        if !is_mine(name, tag) {
             continue;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -25,6 +25,7 @@ pub mod manifest;
 mod parquet_file;
 pub mod remote;
 pub mod retry;
+pub mod shard;
 pub mod upkeep;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt;
 use url::Url;
+
+pub use shard::{Shard, Writer};
 
 pub use parquet_file::{
     WrittenFile, read_parquet, write_parquet, write_parquet_iter, writer_properties,
@@ -103,12 +106,29 @@ pub struct Lake {
     /// are staged before upload.
     root: PathBuf,
     remote: Option<remote::Remote>,
+    /// Whose runs this handle writes: unsharded, or one shard's.
+    shard: Option<Shard>,
 }
 
-/// An exclusive hold on a lake for one writer; released on drop.
+/// A hold on a lake for one writer; released on drop.
 pub struct LakeLock {
-    _file: Option<File>,
-    _lease: Option<remote::Lease>,
+    _files: Vec<File>,
+    _leases: Vec<remote::Lease>,
+}
+
+/// How a writer holds the lake (see [`Lake::lock_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Alone: no other unsharded writer, and no shard running (an
+    /// unsharded ingest, `vacuum`, `expire`).
+    Exclusive,
+    /// Beside running shards, but no other unsharded writer (`compact`:
+    /// its commits conflict cleanly with theirs and are retried).
+    BesideShards,
+    /// As the lake's shard (set by [`Lake::with_shard`]): beside the
+    /// other shards of the same N, never beside an unsharded writer, a
+    /// worker of the same shard, or a shard of another N.
+    Shard,
 }
 
 /// Where a run's manifest was written.
@@ -134,7 +154,19 @@ impl Lake {
         Lake {
             root: root.into(),
             remote: None,
+            shard: None,
         }
+    }
+
+    /// This handle, writing as `shard` (see [`shard`]).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// The shard this handle writes as, if any.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 
     /// A lake at a local folder or an `s3://bucket/prefix` URL.
@@ -154,6 +186,7 @@ impl Lake {
         Ok(Lake {
             root: staging,
             remote: Some(remote::Remote::new(url, s3)?),
+            shard: None,
         })
     }
 
@@ -216,19 +249,100 @@ impl Lake {
     }
 
     /// Creates the lake's folders if needed and takes the writer lock,
-    /// waiting up to `wait` for another writer to finish.
+    /// waiting up to `wait` for another writer to finish: as the lake's
+    /// shard when it has one, else [`LockMode::Exclusive`].
     ///
     /// # Errors
     ///
-    /// The lake path is not a folder, cannot be created, or another writer
-    /// still holds the lock after `wait`.
+    /// See [`Lake::lock_as`].
     pub fn lock(&self, wait: Duration) -> Result<LakeLock> {
+        let mode = match self.shard {
+            Some(_) => LockMode::Shard,
+            None => LockMode::Exclusive,
+        };
+        self.lock_as(mode, wait)
+    }
+
+    /// Takes the lake in `mode`, waiting up to `wait`.
+    ///
+    /// The lake's lock (a locked file on disk, a lease object on S3) is
+    /// held by every unsharded writer for its whole run, and by a shard
+    /// only while it takes its own lock (`lock-s2of4-`): so a shard starts
+    /// only when no unsharded writer runs, and an exclusive writer, once
+    /// it holds the lake's lock, waits for the running shards to finish.
+    ///
+    /// # Errors
+    ///
+    /// The lake path is not a folder or cannot be created, S3 cannot be
+    /// reached, another writer still holds what this one needs after
+    /// `wait`, or shards of another N are running.
+    pub fn lock_as(&self, mode: LockMode, wait: Duration) -> Result<LakeLock> {
+        let started = Instant::now();
+        let left = || wait.saturating_sub(started.elapsed());
+        let Some(shard) = self.shard.filter(|_| mode == LockMode::Shard) else {
+            let main = self.hold("lock", wait)?;
+            if mode == LockMode::Exclusive {
+                loop {
+                    let running = self.running_shards()?;
+                    if running.is_empty() {
+                        break;
+                    }
+                    if left().is_zero() {
+                        bail!(
+                            "shards {} are ingesting into the lake {}; try again when they are \
+                             done or raise --lock-wait",
+                            running.join(", "),
+                            self.display()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+            return Ok(main);
+        };
+        let name = format!("lock-{}", shard.tag().trim_end_matches('-'));
+        loop {
+            let gate = self.hold("lock", left())?;
+            match self.hold(&name, Duration::ZERO) {
+                Ok(mine) => {
+                    let other: Vec<String> = self
+                        .running_shards()?
+                        .into_iter()
+                        .filter(|s| s.rsplit_once("of").is_none_or(|(_, n)| n != shard.n.to_string()))
+                        .collect();
+                    if !other.is_empty() {
+                        bail!(
+                            "shards {} of another shard count are ingesting into the lake {}; \
+                             every worker of a lake must use the same N (this one is {shard})",
+                            other.join(", "),
+                            self.display()
+                        );
+                    }
+                    drop(gate);
+                    return Ok(mine);
+                }
+                Err(e) if left().is_zero() => {
+                    return Err(e.context(format!(
+                        "another worker of shard {shard} is writing to the lake {}",
+                        self.display()
+                    )));
+                }
+                Err(_) => {
+                    drop(gate);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// Takes the lock file or lease `_s3logs/NAME`, waiting up to `wait`.
+    fn hold(&self, name: &str, wait: Duration) -> Result<LakeLock> {
         if let Some(r) = &self.remote {
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating the staging folder {}", self.root.display()))?;
             return Ok(LakeLock {
-                _file: None,
-                _lease: Some(r.lock(wait)?),
+                _files: Vec::new(),
+                _leases: vec![r.lock(name, wait)?],
             });
         }
         if self.root.exists() && !self.root.is_dir() {
@@ -239,20 +353,15 @@ impl Lake {
         }
         std::fs::create_dir_all(self.meta_dir())
             .with_context(|| format!("creating the lake at {}", self.root.display()))?;
-        let path = self.meta_dir().join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let path = self.meta_dir().join(name);
+        let file = open_lock_file(&path)?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
                 Ok(()) => {
                     return Ok(LakeLock {
-                        _file: Some(file),
-                        _lease: None,
+                        _files: vec![file],
+                        _leases: Vec::new(),
                     });
                 }
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
@@ -270,6 +379,36 @@ impl Lake {
                 }
             }
         }
+    }
+
+    /// The shards (`s2of4`) whose lock is held right now.
+    fn running_shards(&self) -> Result<Vec<String>> {
+        if let Some(r) = &self.remote {
+            return crate::runtime::block_on(r.live_leases("lock-s"));
+        }
+        let dir = self.meta_dir();
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(shard) = name.strip_prefix("lock-s") else {
+                continue;
+            };
+            let file = open_lock_file(&entry.path())?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => out.push(format!("s{shard}")),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", entry.path().display()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     fn url(&self, table: Table) -> Result<Url> {
@@ -294,6 +433,18 @@ impl Lake {
         if dt.version().is_some() {
             return Ok(dt);
         }
+        match self.create(table, dt, &url).await {
+            Ok(dt) => Ok(dt),
+            // Shards starting at once on a new lake race to create it: the
+            // loser finds the winner's table.
+            Err(e) => match self.open(table).await {
+                Ok(Some(dt)) => Ok(dt),
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn create(&self, table: Table, dt: DeltaTable, url: &Url) -> Result<DeltaTable> {
         let arrow_schema = table.schema();
         let kernel: StructType = arrow_schema
             .as_ref()
@@ -339,33 +490,36 @@ impl Lake {
         Ok(Some(dt))
     }
 
-    /// The last run sequence committed to a table.
-    pub async fn committed_seq(table: &DeltaTable) -> Result<i64> {
+    /// The last run sequence the writer `app` committed to a table.
+    pub async fn committed_seq(table: &DeltaTable, app: &str) -> Result<i64> {
         let state = table.snapshot().context("reading the table state")?;
         Ok(state
-            .transaction_version(table.log_store().as_ref(), APP_ID)
+            .transaction_version(table.log_store().as_ref(), app)
             .await
             .context("reading the table's application transaction")?
             .unwrap_or(0))
     }
 
-    /// Commits `adds` to `table` as run `seq`, unless the table already holds
-    /// that run. Returns the table version after the call.
+    /// Commits `adds` to `table` as run `seq` of the writer `app`, unless
+    /// the table already holds that run. Returns the table version after
+    /// the call.
+    #[allow(clippy::too_many_arguments)]
     pub async fn commit_run(
         table: &mut DeltaTable,
         which: Table,
+        app: &str,
         seq: i64,
         removes: Vec<deltalake::kernel::Remove>,
         adds: Vec<Add>,
         operation: DeltaOperation,
         app_metadata: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<i64> {
-        if Self::committed_seq(table).await? >= seq {
+        if Self::committed_seq(table, app).await? >= seq {
             return Ok(table.version().unwrap_or(0) as i64);
         }
         validate_adds(which, &adds)?;
         let props = CommitProperties::default()
-            .with_application_transaction(Transaction::new(APP_ID, seq))
+            .with_application_transaction(Transaction::new(app, seq))
             .with_metadata(app_metadata.clone());
         let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
         actions.extend(adds.into_iter().map(Action::Add));
@@ -383,18 +537,21 @@ impl Lake {
         Ok(version as i64)
     }
 
-    /// Rolls forward every pending run manifest (see the module docs).
-    /// Returns the manifests of the runs completed, so the caller can
-    /// report what they committed. Needs the lock.
+    /// Rolls forward every pending run manifest of this handle's writer
+    /// (unsharded, or its shard: never another shard's, which may be
+    /// committing right now; see the module docs). Returns the manifests of
+    /// the runs completed, so the caller can report what they committed.
+    /// Needs the lock.
     pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
+        let tag = self.shard.tag();
         let pending: Vec<(ManifestAt, manifest::Manifest)> = match &self.remote {
             Some(r) => r
-                .pending()
+                .pending(&tag)
                 .await?
                 .into_iter()
                 .map(|(k, m)| (ManifestAt::Key(k), m))
                 .collect(),
-            None => manifest::pending(&self.meta_dir())?
+            None => manifest::pending(&self.meta_dir(), &tag)?
                 .into_iter()
                 .map(|(p, m)| (ManifestAt::File(p), m))
                 .collect(),
@@ -474,8 +631,12 @@ impl Lake {
             validate_adds(*table, adds)?;
         }
         match &self.remote {
-            Some(r) => Ok(ManifestAt::Key(r.write_manifest(m).await?)),
-            None => Ok(ManifestAt::File(manifest::write(&self.meta_dir(), m)?)),
+            Some(r) => Ok(ManifestAt::Key(r.write_manifest(&self.shard.tag(), m).await?)),
+            None => Ok(ManifestAt::File(manifest::write(
+                &self.meta_dir(),
+                &self.shard.tag(),
+                m,
+            )?)),
         }
     }
 
@@ -489,6 +650,7 @@ impl Lake {
             let v = Self::commit_run(
                 &mut table,
                 which,
+                &m.app,
                 m.seq,
                 m.removes.get(&which).cloned().unwrap_or_default(),
                 m.adds.get(&which).cloned().unwrap_or_default(),
@@ -650,6 +812,15 @@ pub fn remove_action(f: &FileInfo) -> deltalake::kernel::Remove {
         size: Some(f.size),
         ..Default::default()
     }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
 }
 
 /// Sorts records by `request_time`, then `source_file`, `source_line`: a

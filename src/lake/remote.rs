@@ -274,8 +274,8 @@ impl Remote {
     /// # Errors
     ///
     /// The PUT failed, or a manifest of that run already exists.
-    pub async fn write_manifest(&self, m: &Manifest) -> Result<KeyPath> {
-        let key = self.key(&format!("_s3logs/{}", super::manifest::file_name(m.seq)));
+    pub async fn write_manifest(&self, tag: &str, m: &Manifest) -> Result<KeyPath> {
+        let key = self.key(&format!("_s3logs/{}", super::manifest::file_name(tag, m.seq)));
         let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
         self.store
             .put_opts(
@@ -288,14 +288,21 @@ impl Remote {
         Ok(key)
     }
 
-    /// Manifests of runs that did not finish committing, oldest first.
+    /// Manifests of the runs of the writer whose names carry `tag` that
+    /// did not finish committing, oldest first.
     ///
     /// # Errors
     ///
     /// Listing or reading failed, or a manifest does not decode.
-    pub async fn pending(&self) -> Result<Vec<(KeyPath, Manifest)>> {
+    pub async fn pending(&self, tag: &str) -> Result<Vec<(KeyPath, Manifest)>> {
         let mut out = Vec::new();
         for key in self.pending_keys().await? {
+            if !key
+                .filename()
+                .is_some_and(|n| super::manifest::is_mine(n, tag))
+            {
+                continue;
+            }
             let bytes = self.get(&key).await?;
             let m: Manifest = serde_json::from_slice(&bytes)
                 .with_context(|| format!("decoding the run manifest {key}"))?;
@@ -342,13 +349,49 @@ impl Remote {
             .with_context(|| format!("removing {key}"))
     }
 
-    /// Takes the writer lease, waiting up to `wait` for another writer.
+    /// The lease objects `_s3logs/PREFIX*` that are held and not expired:
+    /// their names without `lock-`.
+    ///
+    /// # Errors
+    ///
+    /// The listing failed.
+    pub async fn live_leases(&self, prefix: &str) -> Result<Vec<String>> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.key("_s3logs")))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("listing the lake's leases")?;
+        let mut out = Vec::new();
+        for m in metas {
+            let Some(name) = m.location.filename().filter(|n| n.starts_with(prefix)) else {
+                continue;
+            };
+            let name = name.trim_start_matches("lock-").to_string();
+            // Gone since the listing: not held.
+            let Some(bytes) = self.get_if_exists(&format!("_s3logs/lock-{name}")).await? else {
+                continue;
+            };
+            let live = serde_json::from_slice::<LeaseBody>(&bytes)
+                .map_or(true, |b| b.expires >= now_secs());
+            if live {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Takes the lease `_s3logs/NAME`, waiting up to `wait` for another
+    /// writer.
     ///
     /// # Errors
     ///
     /// Another writer holds it after `wait`, or S3 cannot be reached.
-    pub fn lock(&self, wait: Duration) -> Result<Lease> {
-        let key = self.key("_s3logs/lock");
+    pub fn lock(&self, name: &str, wait: Duration) -> Result<Lease> {
+        let key = self.key(&format!("_s3logs/{name}"));
         let (bucket, opts, url) = (self.url.bucket.clone(), self.opts.clone(), self.url.clone());
         let (ready_tx, ready_rx) = channel::<Result<()>>();
         let (stop_tx, stop_rx) = channel::<()>();

@@ -19,8 +19,17 @@ use super::Lake;
 use crate::source::{Location, Object, name_path, path_name};
 use crate::store::{self, S3Options, S3Url};
 
-/// The file under `_s3logs/`.
+/// The file under `_s3logs/` of the unsharded runs.
 pub const FILE: &str = "retry.json";
+
+/// The file under `_s3logs/` of `lake`'s writer: [`FILE`], or a shard's
+/// own (`retry-s2of4.json`), which only its workers write.
+pub fn file_name(lake: &Lake) -> String {
+    match lake.shard() {
+        None => FILE.to_string(),
+        Some(s) => format!("retry-{}.json", s.tag().trim_end_matches('-')),
+    }
+}
 
 /// One object to read again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,10 +56,11 @@ impl RetryList {
     ///
     /// It cannot be read or decoded.
     pub async fn read(lake: &Lake) -> Result<RetryList> {
-        match lake.read_meta(FILE).await? {
+        let name = file_name(lake);
+        match lake.read_meta(&name).await? {
             None => Ok(RetryList::default()),
             Some(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("decoding {}/_s3logs/{FILE}", lake.display())),
+                .with_context(|| format!("decoding {}/_s3logs/{name}", lake.display())),
         }
     }
 
@@ -61,7 +71,7 @@ impl RetryList {
     /// The write failed.
     pub async fn write(&self, lake: &Lake) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).context("encoding the retry list")?;
-        lake.write_meta(FILE, bytes).await
+        lake.write_meta(&file_name(lake), bytes).await
     }
 
     /// Adds or updates an entry (the first failing run is kept).

@@ -15,7 +15,7 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::Serialize;
 
-use super::{APP_ID, Lake, Table, sort_records, write_parquet};
+use super::{Lake, Table, Writer, sort_records, write_parquet};
 use crate::schema;
 
 /// What a compaction did.
@@ -32,6 +32,29 @@ pub struct CompactReport {
     /// Version of the `logs` table after the commit (unchanged when there
     /// was nothing to do).
     pub table_version: i64,
+    /// Attempts it took (more than one when a concurrent commit conflicted).
+    pub attempts: u32,
+}
+
+/// How many times a compaction is tried when concurrent commits conflict.
+pub const COMPACT_ATTEMPTS: u32 = 5;
+
+/// Whether a commit failed because a concurrent commit conflicted with it
+/// (Delta's conflict checker), so doing it again from the new state may
+/// succeed.
+pub fn is_conflict(e: &anyhow::Error) -> bool {
+    use deltalake::kernel::transaction::TransactionError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<deltalake::DeltaTableError>(),
+            Some(deltalake::DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
+            }) | Some(deltalake::DeltaTableError::VersionAlreadyExists(_))
+        ) || matches!(
+            c.downcast_ref::<TransactionError>(),
+            Some(TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_))
+        )
+    })
 }
 
 /// Sorts a day's records and drops the ones delivered twice.
@@ -119,9 +142,41 @@ impl Lake {
 
     /// [`Lake::compact`] of the days `pick` chooses, given each day's
     /// `YYYY-MM-DD` and its number of files. Needs the lock.
+    ///
+    /// Shards may commit while it works: their appends never conflict with
+    /// it, but a compaction whose days gained a file meanwhile (or that
+    /// another compaction beat to the same files) conflicts, and is done
+    /// again from the new state, up to [`COMPACT_ATTEMPTS`] times. The files
+    /// of a compaction that lost are never referenced; `vacuum` frees them.
     pub async fn compact_days(
         &self,
         pick: impl Fn(&str, usize) -> bool,
+        target_bytes: u64,
+    ) -> Result<CompactReport> {
+        let mut attempt = 1;
+        loop {
+            match self.compact_once(&pick, target_bytes).await {
+                Err(e) if attempt < COMPACT_ATTEMPTS && is_conflict(&e) => {
+                    eprintln!(
+                        "s3logs: the compaction of {} conflicted with another commit; \
+                         doing it again (attempt {})",
+                        self.display(),
+                        attempt + 1
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(mut report) => {
+                    report.attempts = attempt;
+                    return Ok(report);
+                }
+            }
+        }
+    }
+
+    async fn compact_once(
+        &self,
+        pick: &impl Fn(&str, usize) -> bool,
         target_bytes: u64,
     ) -> Result<CompactReport> {
         let mut report = CompactReport::default();
@@ -165,9 +220,10 @@ impl Lake {
                 let len = per_file.min(rows - start);
                 let part = all.slice(start, len);
                 let rel = format!(
-                    "{}={day}/compact-v{:06}-{n:05}.zstd.parquet",
+                    "{}={day}/compact-v{:06}-{}{n:05}.zstd.parquet",
                     schema::DATE,
-                    version + 1
+                    version + 1,
+                    self.shard.tag()
                 );
                 let w = write_parquet(
                     &dir.join(&rel),
@@ -208,11 +264,12 @@ impl Lake {
         }
         self.publish(&BTreeMap::from([(Table::Logs, adds.clone())]))
             .await?;
-        let seq = Self::committed_seq(&table).await?;
+        let app = self.shard.app_id();
+        let seq = Self::committed_seq(&table, &app).await?;
         let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
         actions.extend(adds.into_iter().map(Action::Add));
         let props = CommitProperties::default()
-            .with_application_transaction(Transaction::new(APP_ID, seq))
+            .with_application_transaction(Transaction::new(app, seq))
             .with_metadata([(
                 "s3logs.kind".to_string(),
                 serde_json::Value::from("compact"),
@@ -322,7 +379,8 @@ impl Lake {
         let cutoff_day =
             crate::civil::parse_date(cutoff).with_context(|| format!("the date {cutoff:?}"))?;
         let cutoff_micros = i64::from(cutoff_day) * crate::civil::MICROS_PER_DAY;
-        let seq = Self::committed_seq(&logs).await?;
+        let app = self.shard.app_id();
+        let seq = Self::committed_seq(&logs, &app).await?;
         let mut removes = Vec::new();
         let mut days = BTreeSet::new();
         for f in Self::files(&logs).await? {
@@ -339,7 +397,8 @@ impl Lake {
         if !removes.is_empty() {
             let predicate = format!("{} < '{cutoff}'", schema::DATE);
             report.logs_version = Some(
-                commit_upkeep(&mut logs, seq, removes, Vec::new(), predicate, "expire").await?,
+                commit_upkeep(&mut logs, &app, seq, removes, Vec::new(), predicate, "expire")
+                    .await?,
             );
         }
         // The rejects of objects wholly before the cutoff.
@@ -375,8 +434,9 @@ impl Lake {
                     .iter()
                     .filter_map(|f| f.rows)
                     .sum();
-                let seq = Self::committed_seq(&rejects).await?;
-                commit_upkeep(&mut rejects, seq, gone, added, String::new(), "expire").await?;
+                let seq = Self::committed_seq(&rejects, &app).await?;
+                commit_upkeep(&mut rejects, &app, seq, gone, added, String::new(), "expire")
+                    .await?;
                 let after: i64 = Self::files(&rejects)
                     .await?
                     .iter()
@@ -487,8 +547,44 @@ impl Lake {
                 r.ingested_at = crate::civil::iso_seconds(at.value(i));
             }
         }
-        st.last_runs = runs.into_values().rev().take(10).collect();
+        // Newest first; run ids break ties (runs of shards end together).
+        let mut runs: Vec<RunStatus> = runs.into_values().collect();
+        runs.sort_by(|a, b| (&b.ingested_at, &b.run_id).cmp(&(&a.ingested_at, &a.run_id)));
+        // The last run of each shard, from its run ids (`run-s2of4-000003`).
+        let mut shards: BTreeMap<super::Shard, RunStatus> = BTreeMap::new();
+        for r in &runs {
+            if let Some(shard) = shard_of_run(&r.run_id) {
+                shards.entry(shard).or_insert_with(|| r.clone());
+            }
+        }
         st.to_retry = super::retry::RetryList::read(self).await?.objects;
+        for shard in shards.keys() {
+            let of_shard = Lake {
+                root: self.root.clone(),
+                remote: None,
+                shard: Some(*shard),
+            };
+            let list = match &self.remote {
+                None => super::retry::RetryList::read(&of_shard).await?,
+                Some(r) => {
+                    let name = super::retry::file_name(&of_shard);
+                    match r.get_if_exists(&format!("_s3logs/{name}")).await? {
+                        None => super::retry::RetryList::default(),
+                        Some(b) => serde_json::from_slice(&b)
+                            .with_context(|| format!("decoding {}/_s3logs/{name}", self.display()))?,
+                    }
+                }
+            };
+            st.to_retry.extend(list.objects);
+        }
+        st.shards = shards
+            .into_iter()
+            .map(|(s, run)| ShardStatus {
+                shard: s.to_string(),
+                last_run: run,
+            })
+            .collect();
+        st.last_runs = runs.into_iter().take(10).collect();
         Ok(st)
     }
 }
@@ -512,6 +608,7 @@ pub struct ExpireReport {
 /// its run sequence; `predicate` names what it rewrote. Returns the version.
 async fn commit_upkeep(
     table: &mut deltalake::DeltaTable,
+    app: &str,
     seq: i64,
     removes: Vec<Remove>,
     adds: Vec<Add>,
@@ -521,7 +618,7 @@ async fn commit_upkeep(
     let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
     actions.extend(adds.into_iter().map(Action::Add));
     let props = CommitProperties::default()
-        .with_application_transaction(Transaction::new(APP_ID, seq))
+        .with_application_transaction(Transaction::new(app, seq))
         .with_metadata([("s3logs.kind".to_string(), serde_json::Value::from(kind))]);
     let state = table.snapshot().context("reading the table state")?;
     let operation = DeltaOperation::Delete {
@@ -565,6 +662,22 @@ pub struct RunStatus {
     pub ingested_at: String,
 }
 
+/// The shard of a run id written by a shard (`run-s2of4-000003`).
+fn shard_of_run(run_id: &str) -> Option<super::Shard> {
+    let (k, rest) = run_id.strip_prefix("run-s")?.split_once("of")?;
+    let (n, _) = rest.split_once('-')?;
+    super::Shard::parse(&format!("{k}/{n}")).ok()
+}
+
+/// The last run of one shard.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ShardStatus {
+    /// `K/N`.
+    pub shard: String,
+    /// Its latest run.
+    pub last_run: RunStatus,
+}
+
 /// What `s3logs status` reports.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Status {
@@ -576,6 +689,8 @@ pub struct Status {
     pub rejects: BTreeMap<String, u64>,
     /// The latest runs, newest first.
     pub last_runs: Vec<RunStatus>,
+    /// The last run of each shard that ever ingested into the lake.
+    pub shards: Vec<ShardStatus>,
     /// Objects in the ledger.
     pub ledger_objects: u64,
     /// Objects a run could not read, to be read again by the next.
