@@ -33,3 +33,5 @@ mod audit;
 mod report;
 // SQL enrichment functions: IP class, cloud ranges, geo data, user agents.
 mod enrich;
+// Sharded ingest: many workers, one lake; the Delta protocol kept minimal.
+mod shards;

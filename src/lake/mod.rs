@@ -308,7 +308,10 @@ impl Lake {
                     let other: Vec<String> = self
                         .running_shards()?
                         .into_iter()
-                        .filter(|s| s.rsplit_once("of").is_none_or(|(_, n)| n != shard.n.to_string()))
+                        .filter(|s| {
+                            s.rsplit_once("of")
+                                .is_none_or(|(_, n)| n != shard.n.to_string())
+                        })
                         .collect();
                     if !other.is_empty() {
                         bail!(
@@ -631,7 +634,9 @@ impl Lake {
             validate_adds(*table, adds)?;
         }
         match &self.remote {
-            Some(r) => Ok(ManifestAt::Key(r.write_manifest(&self.shard.tag(), m).await?)),
+            Some(r) => Ok(ManifestAt::Key(
+                r.write_manifest(&self.shard.tag(), m).await?,
+            )),
             None => Ok(ManifestAt::File(manifest::write(
                 &self.meta_dir(),
                 &self.shard.tag(),

@@ -275,7 +275,10 @@ impl Remote {
     ///
     /// The PUT failed, or a manifest of that run already exists.
     pub async fn write_manifest(&self, tag: &str, m: &Manifest) -> Result<KeyPath> {
-        let key = self.key(&format!("_s3logs/{}", super::manifest::file_name(tag, m.seq)));
+        let key = self.key(&format!(
+            "_s3logs/{}",
+            super::manifest::file_name(tag, m.seq)
+        ));
         let bytes = serde_json::to_vec(m).context("encoding the run manifest")?;
         self.store
             .put_opts(

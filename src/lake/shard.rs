@@ -38,9 +38,9 @@ impl Shard {
     ///
     /// It is not two numbers with 1 ≤ K ≤ N.
     pub fn parse(text: &str) -> Result<Shard> {
-        let parsed = text
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+        let parsed = text.split_once('/').and_then(|(k, n)| {
+            Some((k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?))
+        });
         match parsed {
             Some((k, n)) if (1..=n).contains(&k) => Ok(Shard { k, n }),
             _ => bail!("--shard {text:?}: expected K/N with 1 <= K <= N, such as 2/4"),
@@ -134,10 +134,18 @@ mod tests {
         let n = 4;
         let mut counts = [0; 4];
         for i in 0..4000 {
-            let name = format!("2024-05-01-{:02}-{:02}-00-{:016X}", i % 24, i % 60, i * 7919);
+            let name = format!(
+                "2024-05-01-{:02}-{:02}-00-{:016X}",
+                i % 24,
+                i % 60,
+                i * 7919
+            );
             counts[(shard_of(&name, n) - 1) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..=1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..=1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

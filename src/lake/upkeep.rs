@@ -48,7 +48,8 @@ pub fn is_conflict(e: &anyhow::Error) -> bool {
         matches!(
             c.downcast_ref::<deltalake::DeltaTableError>(),
             Some(deltalake::DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
+                source: TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
             }) | Some(deltalake::DeltaTableError::VersionAlreadyExists(_))
         ) || matches!(
             c.downcast_ref::<TransactionError>(),
@@ -397,8 +398,16 @@ impl Lake {
         if !removes.is_empty() {
             let predicate = format!("{} < '{cutoff}'", schema::DATE);
             report.logs_version = Some(
-                commit_upkeep(&mut logs, &app, seq, removes, Vec::new(), predicate, "expire")
-                    .await?,
+                commit_upkeep(
+                    &mut logs,
+                    &app,
+                    seq,
+                    removes,
+                    Vec::new(),
+                    predicate,
+                    "expire",
+                )
+                .await?,
             );
         }
         // The rejects of objects wholly before the cutoff.
@@ -435,8 +444,16 @@ impl Lake {
                     .filter_map(|f| f.rows)
                     .sum();
                 let seq = Self::committed_seq(&rejects, &app).await?;
-                commit_upkeep(&mut rejects, &app, seq, gone, added, String::new(), "expire")
-                    .await?;
+                commit_upkeep(
+                    &mut rejects,
+                    &app,
+                    seq,
+                    gone,
+                    added,
+                    String::new(),
+                    "expire",
+                )
+                .await?;
                 let after: i64 = Self::files(&rejects)
                     .await?
                     .iter()
@@ -570,8 +587,9 @@ impl Lake {
                     let name = super::retry::file_name(&of_shard);
                     match r.get_if_exists(&format!("_s3logs/{name}")).await? {
                         None => super::retry::RetryList::default(),
-                        Some(b) => serde_json::from_slice(&b)
-                            .with_context(|| format!("decoding {}/_s3logs/{name}", self.display()))?,
+                        Some(b) => serde_json::from_slice(&b).with_context(|| {
+                            format!("decoding {}/_s3logs/{name}", self.display())
+                        })?,
                     }
                 }
             };

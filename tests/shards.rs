@@ -1,0 +1,473 @@
+//! Sharded ingest: N workers started at once commit to one lake, and the
+//! lake equals a single process's, row for row, whatever is killed; the
+//! lake's Delta protocol stays minimal whatever the writers do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use s3logs::corpus::{GenOptions, Rng, generate};
+
+use crate::util::{s3logs_cmd, wait_for};
+
+fn ingest(corpus: &Path, lake: &Path, shard: Option<&str>, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3logs"));
+    cmd.arg("ingest")
+        .arg(corpus)
+        .arg("--lake")
+        .arg(lake)
+        .args(["--max-reject-ratio", "1", "--summary-json", "-"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(s) = shard {
+        cmd.args(["--shard", s]);
+    }
+    cmd
+}
+
+/// Starts the N workers of a sharded run at once.
+fn spawn_shards(corpus: &Path, lake: &Path, n: u32, extra: &[&str]) -> Vec<Child> {
+    (1..=n)
+        .map(|k| {
+            ingest(corpus, lake, Some(&format!("{k}/{n}")), extra)
+                .spawn()
+                .expect("spawn a shard")
+        })
+        .collect()
+}
+
+fn all_succeed(children: Vec<Child>) -> Vec<serde_json::Value> {
+    children
+        .into_iter()
+        .map(|c| {
+            let out = wait_for(c);
+            assert!(
+                out.status.success(),
+                "a shard failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).expect("summary")
+        })
+        .collect()
+}
+
+fn query(lake: &Path, sql: &str) -> String {
+    let out = s3logs_cmd()
+        .args(["query", sql, "--format", "csv", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("query");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Everything a lake holds that does not depend on which run wrote it:
+/// every record, every reject, every ledger entry, and the rows per day
+/// (objects by file name, so lakes read from copies compare).
+fn contents(lake: &Path) -> Vec<(String, String)> {
+    [
+        (
+            "logs",
+            "SELECT * EXCLUDE (source_file), regexp_replace(source_file, '^.*/', '') AS name \
+             FROM logs ORDER BY name, source_line",
+        ),
+        (
+            "rejects",
+            "SELECT * EXCLUDE (run_id, source_file), regexp_replace(source_file, '^.*/', '') \
+             AS name FROM rejects ORDER BY name, source_line",
+        ),
+        (
+            "ingested",
+            "SELECT * EXCLUDE (run_id, ingested_at, object, modified), \
+             regexp_replace(object, '^.*/', '') AS name FROM ingested ORDER BY name",
+        ),
+        (
+            "days",
+            "SELECT date, count(*) AS n FROM logs GROUP BY date ORDER BY date",
+        ),
+    ]
+    .into_iter()
+    .map(|(what, sql)| (what.to_string(), query(lake, sql)))
+    .collect()
+}
+
+fn assert_same(got: &[(String, String)], want: &[(String, String)], what: &str) {
+    for ((table, g), (_, w)) in got.iter().zip(want) {
+        assert!(
+            g == w,
+            "{what}: the {table} table differs from a single process's ({} lines, want {})",
+            g.lines().count(),
+            w.lines().count()
+        );
+    }
+}
+
+fn pending_manifests(lake: &Path) -> Vec<String> {
+    std::fs::read_dir(lake.join("_s3logs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("run-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn corpus(dir: &Path, name: &str, bytes: u64, object_bytes: u64) -> PathBuf {
+    let path = dir.join(name);
+    let opts = GenOptions {
+        bytes,
+        object_bytes,
+        malformed: 0.002,
+        late: 0.02,
+        ..GenOptions::default()
+    };
+    generate(&path, &opts).expect("corpus");
+    path
+}
+
+#[test]
+fn four_shards_at_once_give_the_lake_of_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 60_000_000, 1_000_000);
+    let single = dir.path().join("single");
+    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
+    assert!(out.status.success());
+    let want = contents(&single);
+
+    let lake = dir.path().join("sharded");
+    let summaries = all_succeed(spawn_shards(&corpus, &lake, 4, &[]));
+    // Each shard read its own objects, and together every object once.
+    let read: Vec<u64> = summaries
+        .iter()
+        .map(|s| s["objects_ingested"].as_u64().expect("count"))
+        .collect();
+    let objects = std::fs::read_dir(&corpus).expect("corpus").count() as u64;
+    assert_eq!(read.iter().sum::<u64>(), objects, "{read:?}");
+    assert!(read.iter().all(|&n| n > 0), "{read:?}");
+    for s in &summaries {
+        assert_eq!(
+            s["objects_ingested"].as_u64().unwrap_or(0)
+                + s["objects_other_shards"].as_u64().unwrap_or(0),
+            objects
+        );
+    }
+    assert_same(&contents(&lake), &want, "4 shards");
+    assert!(pending_manifests(&lake).is_empty());
+
+    // A rerun of every shard commits nothing; status names each shard.
+    for s in all_succeed(spawn_shards(&corpus, &lake, 4, &[])) {
+        assert_eq!(s["committed"], false, "{s}");
+    }
+    let status = s3logs_cmd()
+        .args(["status", "--format", "json", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let shards: Vec<&str> = status["shards"]
+        .as_array()
+        .expect("shards")
+        .iter()
+        .map(|s| s["shard"].as_str().expect("shard"))
+        .collect();
+    assert_eq!(shards, ["1/4", "2/4", "3/4", "4/4"]);
+    assert_protocol_is_minimal(&lake);
+}
+
+#[test]
+fn shards_killed_at_any_moment_and_rerun_give_the_lake_of_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 3_000_000, 100_000);
+    let single = dir.path().join("single");
+    let started = Instant::now();
+    let out = wait_for(
+        ingest(&corpus, &single, None, &["--memory-mb", "16"])
+            .spawn()
+            .expect("run"),
+    );
+    assert!(out.status.success());
+    let clean = started.elapsed().as_secs_f64();
+    let want = contents(&single);
+
+    let points = [
+        "after-manifest",
+        "after-commit-rejects",
+        "after-commit-logs",
+        "after-commit-ingested",
+    ];
+    let mut rng = Rng::new(17);
+    let mut killed_mid_run = 0;
+    for trial in 0..12 {
+        let lake = dir.path().join(format!("lake-{trial}"));
+        let mut workers: Vec<Child> = (1..=4)
+            .map(|k| {
+                let mut cmd = ingest(
+                    &corpus,
+                    &lake,
+                    Some(&format!("{k}/4")),
+                    &["--memory-mb", "16"],
+                );
+                // One worker of the first trials aborts at a commit boundary.
+                if trial < points.len() && k == 1 + trial as u32 % 4 {
+                    cmd.env("S3LOGS_CRASH_AT", points[trial]);
+                }
+                cmd.spawn().expect("spawn")
+            })
+            .collect();
+        if trial >= points.len() {
+            // kill -9 of one to three workers at random moments.
+            let victims = 1 + (rng.unit() * 3.0) as usize;
+            std::thread::sleep(Duration::from_secs_f64(clean * 1.5 * rng.unit()));
+            for w in workers.iter_mut().take(victims) {
+                if w.try_wait().expect("wait").is_none() {
+                    killed_mid_run += 1;
+                }
+                let _ = w.kill();
+            }
+        }
+        for w in workers {
+            let _ = wait_for(w);
+        }
+        // The rerun: every shard again, at once.
+        all_succeed(spawn_shards(&corpus, &lake, 4, &["--memory-mb", "16"]));
+        assert_same(&contents(&lake), &want, &format!("trial {trial}"));
+        assert!(
+            pending_manifests(&lake).is_empty(),
+            "trial {trial}: {:?}",
+            pending_manifests(&lake)
+        );
+    }
+    assert!(
+        killed_mid_run >= 5,
+        "only {killed_mid_run} kills landed while a worker was running"
+    );
+}
+
+#[test]
+fn a_compaction_during_the_shards_commits_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 6_000_000, 100_000);
+    let single = dir.path().join("single");
+    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
+    assert!(out.status.success());
+    let want = contents(&single);
+
+    // The objects arrive in three waves, each ingested by four shards with
+    // many small files a day and no compaction of their own, while
+    // `s3logs compact` runs over and over beside them.
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    objects.sort();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    let lake = dir.path().join("sharded");
+    let mut during = 0;
+    for wave in objects.chunks(objects.len().div_ceil(3)) {
+        for o in wave {
+            std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
+        }
+        let mut workers = spawn_shards(
+            &src,
+            &lake,
+            4,
+            &["--memory-mb", "16", "--compact-over", "0"],
+        );
+        while workers
+            .iter_mut()
+            .any(|w| w.try_wait().expect("wait").is_none())
+        {
+            if !lake.join("logs/_delta_log").is_dir() {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let c = s3logs_cmd()
+                .args(["compact", "--lake"])
+                .arg(&lake)
+                .output()
+                .expect("compact");
+            assert!(
+                c.status.success(),
+                "compact: {}",
+                String::from_utf8_lossy(&c.stderr)
+            );
+            during += 1;
+        }
+        all_succeed(workers);
+    }
+    assert!(during >= 1, "no compaction ran while the shards did");
+    let files_of_day = |lake: &Path| {
+        std::fs::read_dir(lake.join("logs/date=2024-03-02"))
+            .expect("day")
+            .count()
+    };
+    assert_same(&contents(&lake), &want, "compaction during the shards");
+    // Once more, with every day in one file, and then vacuum.
+    let c = s3logs_cmd()
+        .args(["compact", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("compact");
+    assert!(c.status.success());
+    let before = files_of_day(&lake);
+    let v = s3logs_cmd()
+        .args(["vacuum", "--retain-hours", "0", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("vacuum");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert_eq!(files_of_day(&lake), 1, "{before} files before vacuum");
+    assert_same(&contents(&lake), &want, "after compact and vacuum");
+    assert_protocol_is_minimal(&lake);
+}
+
+/// Holds `_s3logs/NAME` of a lake as a running writer would.
+fn hold(lake: &Path, name: &str) -> std::fs::File {
+    std::fs::create_dir_all(lake.join("_s3logs")).expect("meta");
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lake.join("_s3logs").join(name))
+        .expect("lock file");
+    f.try_lock().expect("lock");
+    f
+}
+
+#[test]
+fn writers_that_would_overlap_a_running_shard_wait_or_refuse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 1_000_000, 100_000);
+    let lake = dir.path().join("lake");
+    let run = |shard: Option<&str>, extra: &[&str]| -> Output {
+        let mut args = vec!["--lock-wait", "1"];
+        args.extend_from_slice(extra);
+        wait_for(ingest(&corpus, &lake, shard, &args).spawn().expect("run"))
+    };
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let held = hold(&lake, "lock-s1of4");
+
+    // Another shard of the same N runs beside it.
+    let beside = run(Some("2/4"), &[]);
+    assert!(beside.status.success(), "{}", err(&beside));
+    // A second worker of the same shard, a shard of another N and an
+    // unsharded run would read the same objects: they wait, then refuse.
+    let same = run(Some("1/4"), &[]);
+    assert_eq!(same.status.code(), Some(2), "{}", err(&same));
+    assert!(
+        err(&same).contains("another worker of shard 1/4"),
+        "{}",
+        err(&same)
+    );
+    let other_n = run(Some("1/2"), &[]);
+    assert_eq!(other_n.status.code(), Some(2));
+    assert!(
+        err(&other_n).contains("every worker of a lake must use the same N"),
+        "{}",
+        err(&other_n)
+    );
+    let unsharded = run(None, &[]);
+    assert_eq!(unsharded.status.code(), Some(2));
+    assert!(
+        err(&unsharded).contains("shards s1of4 are ingesting"),
+        "{}",
+        err(&unsharded)
+    );
+    // vacuum waits for the shards too; compact runs beside them.
+    let vacuum = s3logs_cmd()
+        .args(["vacuum", "--lock-wait", "1", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("vacuum");
+    assert_eq!(vacuum.status.code(), Some(2));
+    let compact = s3logs_cmd()
+        .args(["compact", "--lock-wait", "1", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("compact");
+    assert!(
+        compact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+
+    // An unsharded writer holds the lake: no shard starts.
+    drop(held);
+    let main = hold(&lake, "lock");
+    let blocked = run(Some("3/4"), &[]);
+    assert_eq!(blocked.status.code(), Some(2), "{}", err(&blocked));
+    drop(main);
+    // Once free, the remaining shards complete the lake.
+    for k in [1, 3, 4] {
+        let o = run(Some(&format!("{k}/4")), &[]);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    let n = query(&lake, "SELECT count(DISTINCT object) AS n FROM ingested");
+    let objects = std::fs::read_dir(&corpus).expect("corpus").count();
+    assert_eq!(n, format!("n\n{objects}\n"));
+
+    // A bad --shard is a usage error.
+    for bad in ["0/4", "5/4", "x"] {
+        let o = run(Some(bad), &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(err(&o).contains("K/N"), "{bad}: {}", err(&o));
+    }
+}
+
+/// The Delta protocol of every table stays reader 1 / writer 2, with no
+/// table features, deletion vectors, column mapping or `timestamp_ntz`:
+/// what Athena, Trino, Spark, DuckDB, Polars and Sail all read. A commit
+/// that raised it would fail here.
+pub fn assert_protocol_is_minimal(lake: &Path) {
+    for table in ["logs", "rejects", "ingested"] {
+        let log = lake.join(table).join("_delta_log");
+        let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
+            .expect("_delta_log")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        commits.sort();
+        assert!(!commits.is_empty(), "{table}: no commits");
+        let mut protocols = 0;
+        for commit in &commits {
+            let text = std::fs::read_to_string(commit).expect("commit");
+            for line in text.lines() {
+                let action: serde_json::Value = serde_json::from_str(line).expect("action");
+                if let Some(p) = action.get("protocol") {
+                    protocols += 1;
+                    assert_eq!(p["minReaderVersion"], 1, "{}: {p}", commit.display());
+                    assert_eq!(p["minWriterVersion"], 2, "{}: {p}", commit.display());
+                    assert!(p.get("readerFeatures").is_none() && p.get("writerFeatures").is_none());
+                }
+                if let Some(m) = action.get("metaData") {
+                    let schema = m["schemaString"].as_str().expect("schema");
+                    assert!(!schema.contains("timestamp_ntz"), "{table}: {schema}");
+                    let config = m["configuration"].to_string();
+                    assert!(!config.contains("columnMapping"), "{table}: {config}");
+                    assert!(
+                        !config.contains("enableDeletionVectors\":\"true"),
+                        "{table}: {config}"
+                    );
+                }
+                if let Some(add) = action.get("add") {
+                    assert!(
+                        add.get("deletionVector").is_none_or(|d| d.is_null()),
+                        "{table}: {add}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            protocols, 1,
+            "{table}: the protocol was set {protocols} times"
+        );
+    }
+}
