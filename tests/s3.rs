@@ -885,3 +885,59 @@ fn the_readme_s3_commands_run_as_written() {
     }
     assert!(ran >= 5, "{ran} s3:// commands ran");
 }
+
+#[test]
+fn four_shards_at_once_into_a_lake_on_s3_equal_one_process() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus");
+    let opts = s3logs::corpus::GenOptions {
+        bytes: 20_000_000,
+        object_bytes: 250_000,
+        malformed: 0.002,
+        ..s3logs::corpus::GenOptions::default()
+    };
+    s3logs::corpus::generate(&corpus, &opts).expect("corpus");
+    seed(ep, "shard-sources", &corpus, "logs/");
+    lake_bucket(ep, "shard-lakes");
+    let single = dir.path().join("single");
+    let (out, _) = crate::ingest::ingest(&[&corpus], &single, &["--max-reject-ratio", "1"]);
+    assert!(out.status.success());
+
+    let lake = "s3://shard-lakes/sharded";
+    let worker = |k: u32| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3logs"));
+        cmd.args(["ingest", "s3://shard-sources/logs/", "--lake", lake])
+            .args(["--max-reject-ratio", "1", "--summary-json", "-"])
+            .args(["--shard", &format!("{k}/4")])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", ep)
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().expect("spawn a shard")
+    };
+    let workers: Vec<Child> = (1..=4).map(worker).collect();
+    let mut read = 0;
+    for w in workers {
+        let out = crate::util::wait_for(w);
+        assert!(out.status.success(), "{}", stderr(&out));
+        read += summary(&out)["objects_ingested"].as_u64().expect("count");
+    }
+    assert_eq!(
+        read,
+        std::fs::read_dir(&corpus).expect("corpus").count() as u64
+    );
+    assert_eq!(dump_at(lake, ep), dump(&single));
+    // Every shard again: nothing more; then a compaction on S3.
+    for w in (1..=4).map(worker) {
+        let out = crate::util::wait_for(w);
+        assert_eq!(summary(&out)["committed"], false, "{}", stderr(&out));
+    }
+    let compact = s3logs(ep, &["compact", "--lake", lake], &[]);
+    assert!(compact.status.success(), "{}", stderr(&compact));
+    assert_eq!(dump_at(lake, ep), dump(&single));
+}

@@ -101,7 +101,7 @@ pub(super) fn plan(
 ) -> Result<Plan> {
     let mut selection = opts.selection.clone();
     if let Some(lookback) = opts.lookback_days {
-        selection.resume = high_water_marks(&opts.sources, seen, lookback);
+        selection.resume = high_water_marks(&opts.sources, seen, lookback, opts.shard);
     }
     let listing = Instant::now();
     let found = find(&opts.sources, &selection);
@@ -218,11 +218,13 @@ pub(super) fn plan(
 }
 
 /// Where each `s3://` source's listing may start: `lookback` days before
-/// the latest day named by an object of it in the ledger.
+/// the latest day named by an object of it in the ledger; for a shard, by
+/// an object of its own (the other shards may be days ahead of it).
 fn high_water_marks(
     sources: &[PathBuf],
     seen: &BTreeMap<String, ledger::Seen>,
     lookback: i32,
+    shard: Option<crate::lake::Shard>,
 ) -> HashMap<String, i32> {
     let mut out = HashMap::new();
     for source in sources {
@@ -236,6 +238,7 @@ fn high_water_marks(
         let latest = seen
             .range(start.clone()..)
             .take_while(|(name, _)| name.starts_with(&start))
+            .filter(|(name, _)| shard.is_none_or(|s| s.contains(name)))
             .filter_map(|(name, _)| crate::source::s3::name_day(name))
             .max();
         if let Some(day) = latest {
