@@ -35,3 +35,5 @@ mod report;
 mod enrich;
 // Sharded ingest: many workers, one lake; the Delta protocol kept minimal.
 mod shards;
+// Other engines (Sail, DuckDB) over the lake through `s3logs ddl`.
+mod engines;

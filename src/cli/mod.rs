@@ -3,6 +3,7 @@
 
 mod audit;
 mod check;
+mod ddl;
 mod generate;
 mod ingest;
 mod query;
@@ -58,6 +59,9 @@ enum Command {
     Expire(upkeep::ExpireArgs),
     /// What the lake holds: versions, days, rejects, runs.
     Status(upkeep::StatusArgs),
+    /// Print the SQL that registers the lake's tables in Athena, Trino,
+    /// Spark (or Sail) or DuckDB, to query them there.
+    Ddl(ddl::DdlArgs),
     /// Generate a realistic synthetic corpus of access logs.
     Gen(generate::GenArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vacuum(args) => upkeep::vacuum(args),
         Command::Expire(args) => upkeep::expire(args),
         Command::Status(args) => upkeep::status(args),
+        Command::Ddl(args) => ddl::run(args),
         Command::Completions(args) => {
             use clap_complete::Generator;
             let mut cmd = Cli::command();

@@ -20,6 +20,7 @@
 //! and never named in a manifest are unreferenced, invisible to readers, and
 //! removed by `s3logs vacuum`.
 
+pub mod ddl;
 pub mod ledger;
 pub mod manifest;
 mod parquet_file;
@@ -72,6 +73,9 @@ pub enum Table {
 impl Table {
     /// Every table, in commit order: the ledger last, as the run's seal.
     pub const ALL: [Table; 3] = [Table::Rejects, Table::Logs, Table::Ingested];
+
+    /// Every table, in the order people read them.
+    pub const ALL_BY_NAME: [Table; 3] = [Table::Logs, Table::Rejects, Table::Ingested];
 
     /// The table's folder name under the lake.
     pub fn name(self) -> &'static str {

@@ -150,8 +150,8 @@ mod tests {
 
     #[test]
     fn parse_takes_k_of_n_and_refuses_the_rest() {
-        assert_eq!(Shard::parse("2/4").unwrap(), Shard { k: 2, n: 4 });
-        assert_eq!(Shard::parse("1/1").unwrap().to_string(), "1/1");
+        assert_eq!(Shard::parse("2/4").expect("2/4"), Shard { k: 2, n: 4 });
+        assert_eq!(Shard::parse("1/1").expect("1/1").to_string(), "1/1");
         for bad in ["0/4", "5/4", "4", "a/b", "1/0", "-1/3", ""] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
