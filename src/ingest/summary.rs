@@ -97,6 +97,12 @@ pub struct Summary {
     pub shard: Option<String>,
     /// Objects under the sources that belong to other shards, not read.
     pub objects_other_shards: u64,
+    /// Delta commits the run made (three per run, more when it completed
+    /// an interrupted one or compacted).
+    pub commits: u64,
+    /// How many times deltalake retried them on a later table version
+    /// because another writer (a shard, a compaction) committed first.
+    pub commit_retries: u64,
     /// Objects skipped because the ledger already holds them unchanged.
     pub objects_skipped: u64,
     /// Objects that could not be read (named in `errors`); none of their
@@ -237,8 +243,9 @@ impl Summary {
         if let Some(shard) = &self.shard {
             let _ = writeln!(
                 s,
-                "s3logs: shard {shard}: left {} objects to the other shards",
-                self.objects_other_shards
+                "s3logs: shard {shard}: left {} objects to the other shards; {} commits, \
+                 retried {} times after other writers' commits",
+                self.objects_other_shards, self.commits, self.commit_retries
             );
         }
         if self.objects_in_lake > 0 {
@@ -402,6 +409,11 @@ impl Summary {
             "late_records",
             "Records the last run added to days that already held data.",
             &one(self.late_records as f64),
+        );
+        metric(
+            "commit_retries",
+            "Times the last run's Delta commits were retried because another writer committed first.",
+            &one(self.commit_retries as f64),
         );
         let mut rejects: Vec<(String, f64)> = self
             .rejects

@@ -112,6 +112,30 @@ pub struct Lake {
     remote: Option<remote::Remote>,
     /// Whose runs this handle writes: unsharded, or one shard's.
     shard: Option<Shard>,
+    /// The commits made through this handle.
+    commits: CommitStats,
+}
+
+/// Commits made through a [`Lake`], and how many times deltalake had to
+/// retry them on a later version because another writer committed first.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    commits: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl CommitStats {
+    fn record(&self, retries: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.commits.fetch_add(1, Relaxed);
+        self.retries.fetch_add(retries, Relaxed);
+    }
+
+    /// Commits, and the retries among them.
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.commits.load(Relaxed), self.retries.load(Relaxed))
+    }
 }
 
 /// A hold on a lake for one writer; released on drop.
@@ -159,6 +183,7 @@ impl Lake {
             root: root.into(),
             remote: None,
             shard: None,
+            commits: CommitStats::default(),
         }
     }
 
@@ -171,6 +196,15 @@ impl Lake {
     /// The shard this handle writes as, if any.
     pub fn shard(&self) -> Option<Shard> {
         self.shard
+    }
+
+    /// The commits made through this handle so far.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.commits.get()
+    }
+
+    pub(crate) fn record_commit(&self, retries: u64) {
+        self.commits.record(retries);
     }
 
     /// A lake at a local folder or an `s3://bucket/prefix` URL.
@@ -191,6 +225,7 @@ impl Lake {
             root: staging,
             remote: Some(remote::Remote::new(url, s3)?),
             shard: None,
+            commits: CommitStats::default(),
         })
     }
 
@@ -512,6 +547,7 @@ impl Lake {
     /// the call.
     #[allow(clippy::too_many_arguments)]
     pub async fn commit_run(
+        &self,
         table: &mut DeltaTable,
         which: Table,
         app: &str,
@@ -537,6 +573,7 @@ impl Lake {
             .await
             .with_context(|| format!("committing run {seq} to the {} table", which.name()))?;
         let version = finalized.version();
+        self.record_commit(finalized.metrics.num_retries);
         table
             .update_state()
             .await
@@ -656,17 +693,18 @@ impl Lake {
         let mut logs_version = 0;
         for which in Table::ALL {
             let mut table = self.open_or_create(which).await?;
-            let v = Self::commit_run(
-                &mut table,
-                which,
-                &m.app,
-                m.seq,
-                m.removes.get(&which).cloned().unwrap_or_default(),
-                m.adds.get(&which).cloned().unwrap_or_default(),
-                m.operation(which),
-                &m.app_metadata(),
-            )
-            .await?;
+            let v = self
+                .commit_run(
+                    &mut table,
+                    which,
+                    &m.app,
+                    m.seq,
+                    m.removes.get(&which).cloned().unwrap_or_default(),
+                    m.adds.get(&which).cloned().unwrap_or_default(),
+                    m.operation(which),
+                    &m.app_metadata(),
+                )
+                .await?;
             if which == Table::Logs {
                 logs_version = v;
             }

@@ -298,6 +298,7 @@ impl Lake {
             )
             .await
             .context("committing the compaction")?;
+        self.record_commit(done.metrics.num_retries);
         report.table_version = done.version() as i64;
         table
             .update_state()
@@ -580,6 +581,7 @@ impl Lake {
                 root: self.root.clone(),
                 remote: None,
                 shard: Some(*shard),
+                commits: super::CommitStats::default(),
             };
             let list = match &self.remote {
                 None => super::retry::RetryList::read(&of_shard).await?,
