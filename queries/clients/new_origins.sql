@@ -5,7 +5,7 @@
 -- param: min_days int 3 days of earlier activity a requester needs to have a baseline
 WITH seen AS (
   SELECT coalesce(requester, 'anonymous') AS requester, date,
-         ip_country(remote_ip) AS country, CAST(ip_asn(remote_ip) AS VARCHAR) AS asn,
+         ip_country(remote_ip) AS country, CAST(ip_asn(remote_ip) AS STRING) AS asn,
          ip_as_name(remote_ip) AS as_name, count(*) AS requests
   FROM logs
   WHERE date BETWEEN $since AND $until AND ip_class(remote_ip) = 'public'

@@ -4,7 +4,7 @@
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: grain text day hour or day
 SELECT date_trunc($grain, request_time) AS period,
-       coalesce(error_code, CAST(http_status AS VARCHAR), 'none') AS error_code,
+       coalesce(error_code, CAST(http_status AS STRING), 'none') AS error_code,
        count(*) AS failures
 FROM logs
 WHERE date BETWEEN $since AND $until

@@ -5,7 +5,7 @@
 -- param: grain text day hour or day
 SELECT date_trunc($grain, request_time) AS period,
        CASE WHEN http_status IS NULL THEN 'none'
-            ELSE CAST(http_status / 100 AS VARCHAR) || 'xx' END AS status_class,
+            ELSE CAST(http_status / 100 AS STRING) || 'xx' END AS status_class,
        count(*) AS requests,
        coalesce(sum(bytes_sent), 0) AS bytes_sent
 FROM logs
