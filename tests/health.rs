@@ -108,6 +108,69 @@ fn hourly_runs_never_leave_a_day_with_more_files_than_the_threshold() {
     assert!(most > Some(8), "{most:?}");
 }
 
+#[test]
+fn one_large_run_s_files_of_a_day_count_as_one_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus");
+    let generated = s3logs_cmd()
+        .args([
+            "gen",
+            "--mb",
+            "40",
+            "--object-kb",
+            "2000",
+            "--days",
+            "1",
+            "--out",
+        ])
+        .arg(&corpus)
+        .output()
+        .expect("gen");
+    assert!(generated.status.success());
+    let mut objects: Vec<_> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    objects.sort();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let (first, rest) = objects.split_at(objects.len() - 2);
+    for o in first {
+        std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
+    }
+    let lake = dir.path().join("lake");
+    let args = [
+        "--max-reject-ratio",
+        "1",
+        "--memory-mb",
+        "16",
+        "--compact-over",
+        "2",
+    ];
+    // The first run flushes the day several times under its budget: one
+    // write, left as it is.
+    let (out, summary) = ingest(&[&src], &lake, &args);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(summary["compacted"].is_null(), "{summary}");
+    let files = |lake: &Path| status(lake)["days"]["2024-03-01"]["files"].as_u64();
+    let big = files(&lake).expect("files");
+    assert!(big > 2, "the run wrote {big} files");
+    // Two more runs make three writes: the third compacts the day.
+    for (i, o) in rest.iter().enumerate() {
+        std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
+        let (out, summary) = ingest(&[&src], &lake, &args);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            summary["compacted"].is_null(),
+            i == 0,
+            "run {}: {summary}",
+            i + 2
+        );
+    }
+    assert_eq!(files(&lake), Some(1));
+}
+
 /// A valid line at `micros` since the epoch.
 fn line_at(micros: i64, key: &str) -> String {
     let t = chrono::DateTime::from_timestamp_micros(micros).expect("time");

@@ -61,9 +61,10 @@ pub struct IngestArgs {
     #[arg(long)]
     reingest_changed: bool,
 
-    /// After the run, compact the days it changed that hold more than this
-    /// many files, in the same run (an hourly cron adds a file a day each
-    /// run); 0 turns it off.
+    /// After the run, compact the days it changed whose files more than
+    /// this many writes made, in the same run (an hourly cron adds a file a
+    /// day each run; the several files one large run writes for a day count
+    /// once); 0 turns it off.
     #[arg(long, env = "S3LOGS_COMPACT_OVER", default_value_t = 8)]
     compact_over: usize,
 

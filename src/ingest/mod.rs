@@ -68,8 +68,8 @@ pub struct Options {
     /// they were ingested, replacing their earlier records and rejects in
     /// the same commit (otherwise such objects are errors).
     pub reingest_changed: bool,
-    /// After the run, the days it changed that hold more files than this
-    /// are compacted, in a commit of their own under the same lock (an
+    /// After the run, the days it changed whose files more writes (runs,
+    /// compactions) than this made are compacted, in a commit of their own under the same lock (an
     /// hourly cron adds a file a day a run); 0 leaves them.
     pub compact_over: usize,
     /// Take only the objects of this shard, writing as it (see
@@ -256,8 +256,9 @@ fn run_locked(
     Ok(Outcome { summary })
 }
 
-/// Compacts the days the run changed that now hold more than
-/// [`Options::compact_over`] files. Returns the `logs` version after it,
+/// Compacts the days the run changed that more than
+/// [`Options::compact_over`] writes made (see [`Lake::writes`]: one big
+/// run's many files of a day are one write, and are left alone). Returns the `logs` version after it,
 /// when it committed.
 fn keep_healthy(
     opts: &Options,
@@ -270,7 +271,7 @@ fn keep_healthy(
     }
     let changed: BTreeSet<&str> = summary.days.iter().map(|d| d.date.as_str()).collect();
     let report = rt.block_on(lake.compact_days(
-        |day, files| changed.contains(day) && files > opts.compact_over,
+        |day, files| changed.contains(day) && Lake::writes(files) > opts.compact_over,
         COMPACT_FILE_BYTES,
     ));
     // The run's records are committed: other shards' commits beating the

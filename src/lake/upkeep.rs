@@ -141,8 +141,25 @@ impl Lake {
             .await
     }
 
+    /// How many writes (runs, compactions) made a day's files: a run that
+    /// flushed a day several times under its memory budget wrote one
+    /// group of files (`part-000003-00000`, `part-000003-00001`, …), as a
+    /// compaction that wrote several 128 MiB files did. An hourly cron adds
+    /// a write a day each run; that, not the file count of one big run, is
+    /// what leaves a day fragmented.
+    pub fn writes(files: &[super::FileInfo]) -> usize {
+        files
+            .iter()
+            .map(|f| {
+                let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+                name.rsplit_once('-').map_or(name, |(group, _)| group)
+            })
+            .collect::<BTreeSet<&str>>()
+            .len()
+    }
+
     /// [`Lake::compact`] of the days `pick` chooses, given each day's
-    /// `YYYY-MM-DD` and its number of files. Needs the lock.
+    /// `YYYY-MM-DD` and its files. Needs the lock.
     ///
     /// Shards may commit while it works: their appends never conflict with
     /// it, but a compaction whose days gained a file meanwhile (or that
@@ -151,7 +168,7 @@ impl Lake {
     /// of a compaction that lost are never referenced; `vacuum` frees them.
     pub async fn compact_days(
         &self,
-        pick: impl Fn(&str, usize) -> bool,
+        pick: impl Fn(&str, &[super::FileInfo]) -> bool,
         target_bytes: u64,
     ) -> Result<CompactReport> {
         let mut attempt = 1;
@@ -177,7 +194,7 @@ impl Lake {
 
     async fn compact_once(
         &self,
-        pick: &impl Fn(&str, usize) -> bool,
+        pick: &impl Fn(&str, &[super::FileInfo]) -> bool,
         target_bytes: u64,
     ) -> Result<CompactReport> {
         let mut report = CompactReport::default();
@@ -195,7 +212,7 @@ impl Lake {
                 .unwrap_or_default();
             by_day.entry(day).or_default().push(f);
         }
-        by_day.retain(|day, files| pick(day, files.len()));
+        by_day.retain(|day, files| pick(day, files));
         let version = table.version().unwrap_or(0) as i64;
         let mut adds: Vec<Add> = Vec::new();
         let mut removes: Vec<Remove> = Vec::new();
