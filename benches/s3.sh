@@ -19,13 +19,7 @@ source "$(dirname "$0")/common.sh"
 HISTORY="${S3LOGS_BENCH_HISTORY:-100000}"
 ROUNDS="${S3LOGS_BENCH_ROUNDS:-2}"
 
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-coproc SERVER { exec "$py" tests/s3/s3_server.py "$port" 2> /dev/null; }
-trap 'kill "$SERVER_PID" 2> /dev/null || true' EXIT
-read -r ready <&"${SERVER[0]}"
-[ "$ready" = ready ] || { echo "the S3 server did not start" >&2; exit 2; }
-endpoint="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$endpoint"
+start_s3_server
 echo "moto S3 server at $endpoint; $(nproc) cores"
 
 # 1. Ingest from the server vs from disk.

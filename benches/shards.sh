@@ -19,13 +19,7 @@ corpus="$base/shard-corpus-${MB}mb"
 if [ ! -d "$corpus" ]; then
   "$bin" gen --out "$corpus" --mb "$MB" --object-kb 8000 --days 7 --malformed 0.0005 --late 0.02 2> /dev/null
 fi
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-coproc SERVER { exec "$py" tests/s3/s3_server.py "$port" 2> /dev/null; }
-trap 'kill "$SERVER_PID" 2> /dev/null || true' EXIT
-read -r ready <&"${SERVER[0]}"
-[ "$ready" = ready ] || { echo "the S3 server did not start" >&2; exit 2; }
-endpoint="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$endpoint"
+start_s3_server
 "$py" tests/s3/seed.py "$endpoint" bench-shards "$corpus" > /dev/null
 objects=$(find "$corpus" -type f | wc -l)
 mb=$(( $(du -sb "$corpus" | cut -f1) / 1000000 ))

@@ -23,17 +23,7 @@ fn status(lake: &Path) -> Value {
 }
 
 fn count(lake: &Path, sql: &str) -> String {
-    let out = s3logs_cmd()
-        .args(["query", sql, "--format", "csv", "--lake"])
-        .arg(lake)
-        .output()
-        .expect("query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::util::query_csv(lake, sql)
 }
 
 #[test]

@@ -53,17 +53,7 @@ fn all_succeed(children: Vec<Child>) -> Vec<serde_json::Value> {
 }
 
 fn query(lake: &Path, sql: &str) -> String {
-    let out = s3logs_cmd()
-        .args(["query", sql, "--format", "csv", "--lake"])
-        .arg(lake)
-        .output()
-        .expect("query");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    crate::util::query_csv(lake, sql)
 }
 
 /// Everything a lake holds that does not depend on which run wrote it:

@@ -102,3 +102,18 @@ pub fn wait_for(mut child: std::process::Child) -> std::process::Output {
     }
     child.wait_with_output().expect("output")
 }
+
+/// `s3logs query SQL --format csv` over a lake; fails the test if it fails.
+pub fn query_csv(lake: &std::path::Path, sql: &str) -> String {
+    let out = s3logs_cmd()
+        .args(["query", sql, "--format", "csv", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("query");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -320,17 +320,11 @@ impl Remote {
     ///
     /// The listing failed.
     pub async fn pending_keys(&self) -> Result<Vec<KeyPath>> {
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&self.key("_s3logs")))
-            .collect::<Vec<_>>()
+        let mut keys: Vec<KeyPath> = self
+            .meta_keys()
             .await
+            .context("listing the lake's run manifests")?
             .into_iter()
-            .collect::<Result<_, _>>()
-            .context("listing the lake's run manifests")?;
-        let mut keys: Vec<KeyPath> = metas
-            .into_iter()
-            .map(|m| m.location)
             .filter(|k| {
                 k.filename()
                     .is_some_and(|n| n.starts_with("run-") && n.ends_with(".json"))
@@ -338,6 +332,18 @@ impl Remote {
             .collect();
         keys.sort();
         Ok(keys)
+    }
+
+    /// The keys under the lake's `_s3logs/`.
+    async fn meta_keys(&self) -> Result<Vec<KeyPath>, object_store::Error> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.key("_s3logs")))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        Ok(metas.into_iter().map(|m| m.location).collect())
     }
 
     /// Deletes an object of the lake.
@@ -359,17 +365,13 @@ impl Remote {
     ///
     /// The listing failed.
     pub async fn live_leases(&self, prefix: &str) -> Result<Vec<String>> {
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&self.key("_s3logs")))
-            .collect::<Vec<_>>()
+        let keys = self
+            .meta_keys()
             .await
-            .into_iter()
-            .collect::<Result<_, _>>()
             .context("listing the lake's leases")?;
         let mut out = Vec::new();
-        for m in metas {
-            let Some(name) = m.location.filename().filter(|n| n.starts_with(prefix)) else {
+        for key in keys {
+            let Some(name) = key.filename().filter(|n| n.starts_with(prefix)) else {
                 continue;
             };
             let name = name.trim_start_matches("lock-").to_string();
