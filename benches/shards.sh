@@ -15,7 +15,8 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 MB="${S3LOGS_BENCH_MB:-2100}"
 
-corpus="$base/shard-corpus-${MB}mb"
+# The ingest benchmark's corpus (the same generator options).
+corpus="$base/ingest-corpus-${MB}mb"
 if [ ! -d "$corpus" ]; then
   "$bin" gen --out "$corpus" --mb "$MB" --object-kb 8000 --days 7 --malformed 0.0005 --late 0.02 2> /dev/null
 fi
