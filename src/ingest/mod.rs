@@ -69,8 +69,9 @@ pub struct Options {
     /// the same commit (otherwise such objects are errors).
     pub reingest_changed: bool,
     /// After the run, the days it changed whose files more writes (runs,
-    /// compactions) than this made are compacted, in a commit of their own under the same lock (an
-    /// hourly cron adds a file a day a run); 0 leaves them.
+    /// compactions) than this made are compacted, in a commit of their own
+    /// under the same lock (an hourly cron adds a write a day a run); 0
+    /// leaves them.
     pub compact_over: usize,
     /// Take only the objects of this shard, writing as it (see
     /// [`crate::lake::shard`]).
@@ -258,8 +259,8 @@ fn run_locked(
 
 /// Compacts the days the run changed that more than
 /// [`Options::compact_over`] writes made (see [`Lake::writes`]: one big
-/// run's many files of a day are one write, and are left alone). Returns the `logs` version after it,
-/// when it committed.
+/// run's many files of a day are one write, and are left alone). Returns
+/// the `logs` version after it, when it committed.
 fn keep_healthy(
     opts: &Options,
     rt: &tokio::runtime::Runtime,
