@@ -318,6 +318,23 @@ fn a_compaction_during_the_shards_commits_loses_nothing() {
     assert_protocol_is_minimal(&lake);
 }
 
+#[test]
+fn shards_starting_at_once_on_a_new_lake_create_each_table_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..6 {
+        let lake = dir.path().join(format!("lake-{round}"));
+        // Eight workers race for the new lake's tables; most get a few
+        // objects, some none.
+        all_succeed(spawn_shards(&crate::util::sample_logs(), &lake, 8, &[]));
+        assert_protocol_is_minimal(&lake);
+        assert_eq!(
+            query(&lake, "SELECT count(*) AS n FROM logs"),
+            "n\n260\n",
+            "round {round}"
+        );
+    }
+}
+
 /// Holds `_s3logs/NAME` of a lake as a running writer would.
 fn hold(lake: &Path, name: &str) -> std::fs::File {
     std::fs::create_dir_all(lake.join("_s3logs")).expect("meta");

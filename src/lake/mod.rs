@@ -360,6 +360,13 @@ impl Lake {
                             self.display()
                         );
                     }
+                    // Tables are created under the lake's lock: deltalake
+                    // turns a create that loses the race for version 0 into
+                    // a second metadata commit, which then fails every
+                    // other writer's commit ("metadata changed").
+                    for table in Table::ALL {
+                        crate::runtime::block_on(self.open_or_create(table))?;
+                    }
                     drop(gate);
                     return Ok(mine);
                 }
@@ -477,8 +484,9 @@ impl Lake {
         }
         match self.create(table, dt, &url).await {
             Ok(dt) => Ok(dt),
-            // Shards starting at once on a new lake race to create it: the
-            // loser finds the winner's table.
+            // Writers create tables under the lake's lock (see
+            // [`Lake::lock_as`]); should another program have created it
+            // meanwhile, use that one.
             Err(e) => match self.open(table).await {
                 Ok(Some(dt)) => Ok(dt),
                 _ => Err(e),
