@@ -144,17 +144,7 @@ fn run_engine(python: &str, engine: &str, ddl: &str, queries: &[(&str, String)])
 }
 
 fn s3logs_rows(lake: &Path, sql_or_name: &str) -> Value {
-    let out = s3logs_cmd()
-        .args(["query", sql_or_name, "--format", "json", "--lake"])
-        .arg(lake)
-        .output()
-        .expect("query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
+    serde_json::from_str(&crate::util::query_as(lake, sql_or_name, "json")).expect("json")
 }
 
 fn assert_same_answers(engine: &str, got: &Value, lake: &Path, names: &[&str]) {

@@ -105,8 +105,14 @@ pub fn wait_for(mut child: std::process::Child) -> std::process::Output {
 
 /// `s3logs query SQL --format csv` over a lake; fails the test if it fails.
 pub fn query_csv(lake: &std::path::Path, sql: &str) -> String {
+    query_as(lake, sql, "csv")
+}
+
+/// `s3logs query SQL --format FORMAT` over a lake (SQL or a bundled
+/// query's name); fails the test if it fails.
+pub fn query_as(lake: &std::path::Path, sql: &str, format: &str) -> String {
     let out = s3logs_cmd()
-        .args(["query", sql, "--format", "csv", "--lake"])
+        .args(["query", sql, "--format", format, "--lake"])
         .arg(lake)
         .output()
         .expect("query");

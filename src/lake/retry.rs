@@ -22,10 +22,10 @@ use crate::store::{self, S3Options, S3Url};
 /// The file under `_s3logs/` of the unsharded runs.
 pub const FILE: &str = "retry.json";
 
-/// The file under `_s3logs/` of `lake`'s writer: [`FILE`], or a shard's
-/// own (`retry-s2of4.json`), which only its workers write.
-pub fn file_name(lake: &Lake) -> String {
-    match lake.shard() {
+/// The file under `_s3logs/` of a writer: [`FILE`], or a shard's own
+/// (`retry-s2of4.json`), which only its workers write.
+pub fn file_name(shard: Option<super::Shard>) -> String {
+    match shard {
         None => FILE.to_string(),
         Some(s) => format!("retry-{}.json", s.tag().trim_end_matches('-')),
     }
@@ -50,13 +50,22 @@ pub struct RetryList {
 }
 
 impl RetryList {
-    /// The list kept in `lake`; empty when there is none.
+    /// The list of `lake`'s writer; empty when there is none.
     ///
     /// # Errors
     ///
     /// It cannot be read or decoded.
     pub async fn read(lake: &Lake) -> Result<RetryList> {
-        let name = file_name(lake);
+        Self::read_of(lake, lake.shard()).await
+    }
+
+    /// The list of the writer `shard` (unsharded for `None`) in `lake`.
+    ///
+    /// # Errors
+    ///
+    /// It cannot be read or decoded.
+    pub async fn read_of(lake: &Lake, shard: Option<super::Shard>) -> Result<RetryList> {
+        let name = file_name(shard);
         match lake.read_meta(&name).await? {
             None => Ok(RetryList::default()),
             Some(bytes) => serde_json::from_slice(&bytes)
@@ -71,7 +80,7 @@ impl RetryList {
     /// The write failed.
     pub async fn write(&self, lake: &Lake) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).context("encoding the retry list")?;
-        lake.write_meta(&file_name(lake), bytes).await
+        lake.write_meta(&file_name(lake.shard()), bytes).await
     }
 
     /// Adds or updates an entry (the first failing run is kept).

@@ -594,24 +594,7 @@ impl Lake {
         }
         st.to_retry = super::retry::RetryList::read(self).await?.objects;
         for shard in shards.keys() {
-            let of_shard = Lake {
-                root: self.root.clone(),
-                remote: None,
-                shard: Some(*shard),
-                commits: super::CommitStats::default(),
-            };
-            let list = match &self.remote {
-                None => super::retry::RetryList::read(&of_shard).await?,
-                Some(r) => {
-                    let name = super::retry::file_name(&of_shard);
-                    match r.get_if_exists(&format!("_s3logs/{name}")).await? {
-                        None => super::retry::RetryList::default(),
-                        Some(b) => serde_json::from_slice(&b).with_context(|| {
-                            format!("decoding {}/_s3logs/{name}", self.display())
-                        })?,
-                    }
-                }
-            };
+            let list = super::retry::RetryList::read_of(self, Some(*shard)).await?;
             st.to_retry.extend(list.objects);
         }
         st.shards = shards
