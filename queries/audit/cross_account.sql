@@ -3,16 +3,20 @@
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: owner_account text - the bucket owner's account id ('-' lists every account)
-WITH r AS (
-  SELECT bucket, requester, operation,
-         regexp_match(requester, '^arn:aws[a-z-]*:(?:iam|sts)::([0-9]{12}):')[1] AS account
+WITH by_requester AS (
+  SELECT bucket, requester, count(*) AS requests, count(DISTINCT operation) AS operations
   FROM logs
   WHERE date BETWEEN $since AND $until AND requester IS NOT NULL
+  GROUP BY 1, 2
+), r AS (
+  -- The account is read once per requester, not once per request.
+  SELECT bucket, requester, requests, operations,
+         regexp_match(requester, '^arn:aws[a-z-]*:(?:iam|sts)::([0-9]{12}):')[1] AS account
+  FROM by_requester
 )
 SELECT bucket, account, requester,
        CASE WHEN $owner_account = '-' THEN NULL ELSE account <> $owner_account END AS cross_account,
-       count(*) AS requests, count(DISTINCT operation) AS operations
+       requests, operations
 FROM r
 WHERE account IS NOT NULL AND ($owner_account = '-' OR account <> $owner_account)
-GROUP BY 1, 2, 3, 4
 ORDER BY requests DESC, bucket, account, requester

@@ -6,7 +6,7 @@
 WITH requests AS (
   SELECT date, bucket, remote_ip, requester, bytes_sent,
          coalesce(nullif($region, '-'),
-                  regexp_match(host_header, '(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-gov)?-[a-z]+-[0-9]+)\.amazonaws\.')[1],
+                  endpoint_region(host_header),
                   'us-east-1') AS bucket_region
   FROM logs
   WHERE date BETWEEN $since AND $until

@@ -1,10 +1,10 @@
 -- title: Delivery lag and late records per day
--- description: Per day of the records: how long after the request its log object was written (the time in the object's name, SimplePrefix and PartitionedPrefix names), as the median and the largest lag in seconds, and how many records arrived in an object of a later day (late records). Records of objects named otherwise have no lag.
+-- description: Per day of the records: how long after the request its log object was written (delivery_time: the time in the object's name, SimplePrefix and PartitionedPrefix names with DeliveryTime), as the median and the largest lag in seconds, and how many records arrived in an object of a later day (late records). Records of objects named otherwise have no lag.
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 WITH delivered AS (
   SELECT date, request_time,
-         to_timestamp(regexp_match(source_file, '(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})-[0-9A-Za-z]+$')[1], '%Y-%m-%d-%H-%M-%S') AS delivered_at
+         delivery_time(source_file) AS delivered_at
   FROM logs
   WHERE date BETWEEN $since AND $until
 )

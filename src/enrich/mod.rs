@@ -26,7 +26,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringViewBuilder,
+    TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
@@ -75,6 +78,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "the client's version (2.15.17 of aws-cli/2.15.17)",
     ),
     ("ua_is_bot(user_agent)", "whether it is a bot or crawler"),
+    (
+        "endpoint_region(host_header)",
+        "the region of an S3 endpoint (eu-west-1 of b.s3.eu-west-1.amazonaws.com; NULL for the global one)",
+    ),
+    (
+        "delivery_time(source_file)",
+        "when AWS delivered the log object, from its name (NULL when the name has no delivery time)",
+    ),
     ("ip_ranges_loaded()", "whether --ip-ranges gave any range"),
 ];
 
@@ -99,7 +110,7 @@ const CACHE_LIMIT: usize = 1 << 20;
 /// aim at a table: one process, one query's values).
 type Memo<K> = HashMap<K, Value, foldhash::fast::RandomState>;
 
-const KINDS: usize = Kind::UaIsBot as usize + 1;
+const KINDS: usize = Kind::DeliveryTime as usize + 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
@@ -113,6 +124,8 @@ enum Kind {
     UaFamily,
     UaVersion,
     UaIsBot,
+    EndpointRegion,
+    DeliveryTime,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +133,8 @@ enum Value {
     Text(Option<Arc<str>>),
     Int(Option<i64>),
     Bool(Option<bool>),
+    /// Microseconds since the epoch, UTC.
+    Time(Option<i64>),
 }
 
 impl Enrichment {
@@ -206,6 +221,8 @@ impl Enrichment {
             Kind::UaFamily => owned(ua::client(text).map(|c| c.family).as_deref()),
             Kind::UaVersion => owned(ua::client(text).and_then(|c| c.version).as_deref()),
             Kind::UaIsBot => Value::Bool(Some(ua::is_bot(text))),
+            Kind::EndpointRegion => owned(endpoint_region(text)),
+            Kind::DeliveryTime => Value::Time(crate::source::delivery_time(text)),
         })
     }
 
@@ -225,6 +242,21 @@ impl Enrichment {
         }
         Ok(v)
     }
+}
+
+/// The region of an S3 endpoint host name: `eu-west-1` of
+/// `b.s3.eu-west-1.amazonaws.com`, `s3-eu-west-1.amazonaws.com` and
+/// `b.s3.dualstack.eu-west-1.amazonaws.com`; `None` for the global
+/// endpoint (`s3.amazonaws.com`) and names that are not AWS's.
+pub fn endpoint_region(host: &str) -> Option<&str> {
+    static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-gov)?-[a-z]+-[0-9]+)\.amazonaws\.",
+        )
+        .ok()
+    });
+    Some(pattern.as_ref()?.captures(host)?.get(1)?.as_str())
 }
 
 /// One function of the table above.
@@ -251,11 +283,12 @@ impl Hash for Lookup {
 }
 
 impl Lookup {
-    fn return_type(&self) -> DataType {
-        match self.kind {
+    fn type_of(kind: Kind) -> DataType {
+        match kind {
             Kind::Asn => DataType::Int64,
             Kind::UaIsBot => DataType::Boolean,
-            _ => DataType::Utf8,
+            Kind::DeliveryTime => crate::schema::timestamp_type(),
+            _ => DataType::Utf8View,
         }
     }
 }
@@ -270,7 +303,7 @@ impl ScalarUDFImpl for Lookup {
     }
 
     fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(Lookup::return_type(self))
+        Ok(Lookup::type_of(self.kind))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
@@ -281,73 +314,119 @@ impl ScalarUDFImpl for Lookup {
             )));
         };
         let array = arg.to_array(args.number_rows)?;
-        let texts: Vec<Option<&str>> = match array.data_type() {
-            DataType::Utf8 => array.as_string::<i32>().iter().collect(),
-            DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
-            DataType::Utf8View => array.as_string_view().iter().collect(),
-            DataType::Null => vec![None; array.len()],
+        let mut out = Output::new(self.kind, array.len());
+        let mut batch = BatchMemo::default();
+        match array.data_type() {
+            DataType::Utf8View => {
+                // A row's view (length, prefix, buffer and offset, or the
+                // whole text when short) names its text: Parquet's
+                // dictionary pages give every row of one value the same
+                // view, so most rows cost a hash of 16 bytes.
+                let texts = array.as_string_view();
+                let mut by_view: HashMap<u128, usize, foldhash::fast::RandomState> =
+                    HashMap::default();
+                for (i, view) in texts.views().iter().enumerate() {
+                    if texts.is_null(i) {
+                        out.push(None);
+                        continue;
+                    }
+                    let at = match by_view.get(view) {
+                        Some(&at) => at,
+                        None => {
+                            let at = batch.index(self, texts.value(i))?;
+                            by_view.insert(*view, at);
+                            at
+                        }
+                    };
+                    out.push(batch.values.get(at));
+                }
+            }
+            DataType::Utf8 => {
+                for t in array.as_string::<i32>() {
+                    let at = t.map(|t| batch.index(self, t)).transpose()?;
+                    out.push(at.and_then(|at| batch.values.get(at)));
+                }
+            }
+            DataType::LargeUtf8 => {
+                for t in array.as_string::<i64>() {
+                    let at = t.map(|t| batch.index(self, t)).transpose()?;
+                    out.push(at.and_then(|at| batch.values.get(at)));
+                }
+            }
+            DataType::Null => (0..array.len()).for_each(|_| out.push(None)),
             other => {
                 return Err(DataFusionError::Plan(format!(
                     "{} takes text, not {other}",
                     self.name
                 )));
             }
-        };
-        // Distinct values of this batch, looked up once each; rows point
-        // at them.
-        let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
-        let mut distinct: Vec<Value> = Vec::new();
-        let mut rows: Vec<Option<u32>> = Vec::with_capacity(texts.len());
-        for t in texts {
-            let Some(t) = t else {
-                rows.push(None);
-                continue;
-            };
-            let at = match seen.get(t) {
-                Some(&at) => at,
-                None => {
-                    let at = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
-                    distinct.push(self.data.lookup(self.kind, t)?);
-                    seen.insert(t, at);
-                    at
-                }
-            };
-            rows.push(Some(at));
         }
-        let value = |row: Option<u32>| row.and_then(|at| distinct.get(at as usize));
-        let out: ArrayRef = match Lookup::return_type(self) {
-            DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for row in rows {
-                    b.append_option(match value(row) {
-                        Some(Value::Int(n)) => *n,
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
+        Ok(ColumnarValue::Array(out.finish()))
+    }
+}
+
+/// The distinct texts of one batch, each looked up once; rows point at
+/// them.
+#[derive(Default)]
+struct BatchMemo<'a> {
+    seen: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+    values: Vec<Value>,
+}
+
+impl<'a> BatchMemo<'a> {
+    fn index(&mut self, f: &Lookup, text: &'a str) -> DfResult<usize> {
+        if let Some(&at) = self.seen.get(text) {
+            return Ok(at);
+        }
+        let at = self.values.len();
+        self.values.push(f.data.lookup(f.kind, text)?);
+        self.seen.insert(text, at);
+        Ok(at)
+    }
+}
+
+/// A function's result column, built a row at a time. Text is a string
+/// view: the results (`US`, `aws`, `Boto3`) are short, so most rows are
+/// 16 bytes written in place, with no copy into a data buffer.
+enum Output {
+    Text(StringViewBuilder),
+    Int(Int64Builder),
+    Bool(BooleanBuilder),
+    Time(TimestampMicrosecondBuilder),
+}
+
+impl Output {
+    fn new(kind: Kind, rows: usize) -> Output {
+        match Lookup::type_of(kind) {
+            DataType::Int64 => Output::Int(Int64Builder::with_capacity(rows)),
+            DataType::Boolean => Output::Bool(BooleanBuilder::with_capacity(rows)),
+            DataType::Timestamp(..) => {
+                Output::Time(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"))
             }
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(rows.len());
-                for row in rows {
-                    b.append_option(match value(row) {
-                        Some(Value::Bool(x)) => *x,
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            _ => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-                for row in rows {
-                    match value(row) {
-                        Some(Value::Text(Some(s))) => b.append_value(&**s),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-        };
-        Ok(ColumnarValue::Array(out))
+            _ => Output::Text(StringViewBuilder::with_capacity(rows)),
+        }
+    }
+
+    fn push(&mut self, value: Option<&Value>) {
+        match (self, value) {
+            (Output::Text(b), Some(Value::Text(Some(s)))) => b.append_value(&**s),
+            (Output::Text(b), _) => b.append_null(),
+            (Output::Int(b), Some(Value::Int(n))) => b.append_option(*n),
+            (Output::Int(b), _) => b.append_null(),
+            (Output::Bool(b), Some(Value::Bool(x))) => b.append_option(*x),
+            (Output::Bool(b), _) => b.append_null(),
+            (Output::Time(b), Some(Value::Time(t))) => b.append_option(*t),
+            (Output::Time(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Output::Text(mut b) => Arc::new(b.finish()),
+            Output::Int(mut b) => Arc::new(b.finish()),
+            Output::Bool(mut b) => Arc::new(b.finish()),
+            Output::Time(mut b) => Arc::new(b.finish()),
+        }
     }
 }
 
@@ -407,6 +486,8 @@ pub fn register(ctx: &SessionContext, options: Options) {
         ("ua_family", Kind::UaFamily),
         ("ua_version", Kind::UaVersion),
         ("ua_is_bot", Kind::UaIsBot),
+        ("endpoint_region", Kind::EndpointRegion),
+        ("delivery_time", Kind::DeliveryTime),
     ] {
         ctx.register_udf(ScalarUDF::from(Lookup {
             name,
@@ -457,5 +538,61 @@ mod tests {
             2,
             "two distinct values, computed once each"
         );
+    }
+
+    #[test]
+    fn endpoint_regions_from_host_headers() {
+        for (host, region) in [
+            ("photos.s3.eu-west-1.amazonaws.com", Some("eu-west-1")),
+            ("s3-eu-west-1.amazonaws.com", Some("eu-west-1")),
+            (
+                "s3.dualstack.us-gov-west-1.amazonaws.com",
+                Some("us-gov-west-1"),
+            ),
+            (
+                "b.s3.ap-southeast-2.amazonaws.com:443",
+                Some("ap-southeast-2"),
+            ),
+            ("s3.amazonaws.com", None),
+            ("photos.s3.amazonaws.com", None),
+            ("mys3.eu-west-1.amazonaws.com", None),
+            ("example.com", None),
+        ] {
+            assert_eq!(endpoint_region(host), region, "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn functions_read_views_and_plain_strings_alike() {
+        let ctx = SessionContext::new();
+        register(&ctx, Options::default());
+        // The same values as Utf8 and as Utf8View, repeated, with NULLs:
+        // every row gets its own value's answer.
+        let sql = "SELECT arrow_cast(column1, 'Utf8View') AS v, column1 AS s FROM (VALUES \
+                   ('logs/2024-03-04-02-00-00-507BF4DE51B20A40'), (NULL), ('notes.txt'), \
+                   ('logs/2024-03-04-02-00-00-507BF4DE51B20A40'), ('b/2024-02-29-23-59-59-X'))";
+        let df = ctx.sql(sql).await.expect("plan");
+        ctx.register_table("t", df.into_view()).expect("view");
+        let rows = ctx
+            .sql("SELECT CAST(delivery_time(v) AS STRING) AS a, CAST(delivery_time(s) AS STRING) AS b, \
+                  arrow_typeof(delivery_time(v)) AS ty FROM t")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let text = arrow::util::pretty::pretty_format_batches(&rows)
+            .expect("format")
+            .to_string();
+        let want = [
+            "| 2024-03-04T02:00:00Z | 2024-03-04T02:00:00Z |",
+            "|                      |                      |",
+            "| 2024-02-29T23:59:59Z | 2024-02-29T23:59:59Z |",
+        ];
+        for w in want {
+            assert!(text.contains(w), "{w} in\n{text}");
+        }
+        assert_eq!(text.matches("2024-03-04T02:00:00Z").count(), 4, "{text}");
+        assert!(text.contains("Timestamp(µs, \"UTC\")"), "{text}");
     }
 }

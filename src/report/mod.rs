@@ -16,11 +16,12 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use std::collections::BTreeMap;
+
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
 
 use crate::sql::findings::{self, Finding, Policy};
-use crate::sql::{execute, queries};
+use crate::sql::{Answers, command, queries};
 
 /// The most rows of one panel kept for the page.
 pub const MAX_ROWS: usize = 50;
@@ -108,7 +109,7 @@ pub struct Panel {
     /// How many rows the query returned.
     pub total_rows: usize,
     /// The sum of each numeric column over every row the query returned.
-    pub totals: std::collections::BTreeMap<String, f64>,
+    pub totals: BTreeMap<String, f64>,
 }
 
 impl Panel {
@@ -319,41 +320,47 @@ const PANELS: &[Spec] = &[
 
 /// Runs the findings and every panel's query over `ctx`.
 ///
+/// Each distinct query runs once (the findings and their panels share a
+/// result), and, once the overview has chosen the grain, the rest run
+/// side by side ([`Answers::run_all`]).
+///
 /// # Errors
 ///
 /// A query failed.
 pub async fn build(ctx: &SessionContext, options: &Options) -> Result<Report> {
     let (since, until) = (options.since.as_deref(), options.until.as_deref());
-    let found = findings::evaluate(ctx, &Policy::default(), since, until).await?;
-    let mut report = Report {
-        options: options.clone(),
-        grain: "day",
-        findings: found,
-        panels: Vec::new(),
-    };
-    // Several panels show one query's result (the cost estimate by day
-    // and by bucket, requests and bytes over time): each runs once.
-    let mut results = Results::default();
+    let policy = Policy::default();
+    let mut answers = Answers::default();
     // The overview decides the grain: hours for up to three days.
-    let overview = run(ctx, options, &PANELS[0], "day", &mut results).await?;
+    let overview = panel(ctx, options, &PANELS[0], "day", &mut answers).await?;
     let span = overview_span(&overview);
-    report.grain = if span.is_some_and(|s| s <= 3) {
+    let grain = if span.is_some_and(|s| s <= 3) {
         "hour"
     } else {
         "day"
     };
-    report.panels.push(overview);
-    for spec in &PANELS[1..] {
-        let panel = run(ctx, options, spec, report.grain, &mut results).await?;
-        report.panels.push(panel);
-    }
     // A panel for each finding's rows, unless a section has it already.
-    for def in findings::FINDINGS {
-        if report.panel(def.query).is_none() {
-            let spec = table("audit", def.query);
-            let panel = run(ctx, options, &spec, report.grain, &mut results).await?;
-            report.panels.push(panel);
-        }
+    let audit: Vec<Spec> = findings::FINDINGS
+        .iter()
+        .filter(|def| !PANELS.iter().any(|p| p.query == def.query))
+        .map(|def| table("audit", def.query))
+        .collect();
+    let specs: Vec<&Spec> = PANELS[1..].iter().chain(&audit).collect();
+    let mut wanted = findings::wanted(&policy, since, until)?;
+    for spec in &specs {
+        wanted.push((bundled(spec)?, given(options, spec, grain)));
+    }
+    answers.run_all(ctx, wanted).await?;
+    let found = findings::evaluate_with(ctx, &policy, since, until, &mut answers).await?;
+    let mut report = Report {
+        options: options.clone(),
+        grain,
+        findings: found,
+        panels: vec![overview],
+    };
+    for spec in specs {
+        let panel = panel(ctx, options, spec, grain, &mut answers).await?;
+        report.panels.push(panel);
     }
     Ok(report)
 }
@@ -369,19 +376,13 @@ fn overview_span(overview: &Panel) -> Option<i64> {
     Some(i64::from(day("last_request")?) - i64::from(day("first_request")?) + 1)
 }
 
-/// Query results by the command that gives them: column names and batches.
-type Results = std::collections::HashMap<String, (Vec<String>, std::sync::Arc<Vec<RecordBatch>>)>;
+fn bundled(spec: &Spec) -> Result<queries::Query> {
+    queries::find(spec.query)?.with_context(|| format!("no bundled query {}", spec.query))
+}
 
-async fn run(
-    ctx: &SessionContext,
-    options: &Options,
-    spec: &Spec,
-    grain: &str,
-    results: &mut Results,
-) -> Result<Panel> {
-    let query =
-        queries::find(spec.query)?.with_context(|| format!("no bundled query {}", spec.query))?;
-    let mut given = std::collections::BTreeMap::new();
+/// The parameters of a panel's query: its own, the grain, the range.
+fn given(options: &Options, spec: &Spec, grain: &str) -> BTreeMap<String, String> {
+    let mut given = BTreeMap::new();
     for (k, v) in spec.params {
         let v = if *k == "grain" { grain } else { v };
         given.insert((*k).to_string(), v.to_string());
@@ -392,33 +393,21 @@ async fn run(
     if let Some(u) = &options.until {
         given.insert("until".into(), u.clone());
     }
-    let mut command = format!("s3logs query {}", query.name);
-    for (k, v) in &given {
-        command.push_str(&format!(" --param {k}={v}"));
-    }
-    let (mut columns, batches) = match results.get(&command) {
-        Some((columns, batches)) => (columns.clone(), std::sync::Arc::clone(batches)),
-        None => {
-            let params = query.bind(&given)?;
-            let stream = execute(ctx, &query.sql, params).await?;
-            let columns: Vec<String> = stream
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            let batches: Vec<RecordBatch> = stream
-                .try_collect()
-                .await
-                .with_context(|| format!("running {}", query.name))?;
-            let batches = std::sync::Arc::new(batches);
-            results.insert(
-                command.clone(),
-                (columns.clone(), std::sync::Arc::clone(&batches)),
-            );
-            (columns, batches)
-        }
-    };
+    given
+}
+
+async fn panel(
+    ctx: &SessionContext,
+    options: &Options,
+    spec: &Spec,
+    grain: &str,
+    answers: &mut Answers,
+) -> Result<Panel> {
+    let query = bundled(spec)?;
+    let given = given(options, spec, grain);
+    let command = command(&query.name, &given);
+    let answer = answers.run(ctx, &query, &given).await?;
+    let (mut columns, batches) = (answer.columns.clone(), &answer.batches);
     let keep = if spec.chart.is_some() {
         usize::MAX
     } else {
@@ -426,8 +415,8 @@ async fn run(
     };
     let mut rows = Vec::new();
     let mut total_rows = 0;
-    let mut totals = std::collections::BTreeMap::new();
-    for batch in batches.iter() {
+    let mut totals = BTreeMap::new();
+    for batch in batches {
         total_rows += batch.num_rows();
         let cols = batch
             .columns()
@@ -458,7 +447,7 @@ async fn run(
         id = format!("{id}-{}", c.value);
     }
     if let Some(r) = spec.rollup {
-        (columns, rows, total_rows) = rollup(&columns, &batches, r, keep)?;
+        (columns, rows, total_rows) = rollup(&columns, batches, r, keep)?;
         let by = r.by.join(" and ");
         title = format!("{title}, by {}", by.replace('_', " "));
         description = format!("The sums of the query's rows by {by}. {description}");
@@ -506,7 +495,7 @@ fn rollup(
     let sums: Vec<usize> = r.sums.iter().map(|c| find(c)).collect::<Result<_>>()?;
     // Group key (as text, for ordering) -> (key cells, sums, all whole).
     type Group = (Vec<Cell>, Vec<f64>, bool);
-    let mut groups: std::collections::BTreeMap<Vec<String>, Group> = Default::default();
+    let mut groups: BTreeMap<Vec<String>, Group> = Default::default();
     for batch in batches {
         let column = |i: &usize| cells(batch.column(*i).as_ref());
         let keys: Vec<Vec<Cell>> = by.iter().map(column).collect::<Result<_>>()?;

@@ -27,10 +27,9 @@ use anyhow::{Context, Result, bail};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::queries;
+use super::{Answers, command, queries};
 
 /// How a finding measures its query's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,22 +283,50 @@ pub async fn evaluate(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Vec<Finding>> {
+    let mut answers = Answers::default();
+    answers.run_all(ctx, wanted(policy, since, until)?).await?;
+    evaluate_with(ctx, policy, since, until, &mut answers).await
+}
+
+/// The queries, with their parameters, that [`evaluate`] runs for
+/// `policy`.
+///
+/// # Errors
+///
+/// A finding names a query that is not bundled.
+pub fn wanted(
+    policy: &Policy,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<(queries::Query, BTreeMap<String, String>)>> {
+    let mut out = Vec::new();
+    for def in FINDINGS {
+        let rule = policy.rule(def.name);
+        if rule.enabled.unwrap_or(def.enabled) {
+            out.push((bundled(def)?, given(&rule, since, until)));
+        }
+    }
+    Ok(out)
+}
+
+/// [`evaluate`], reading the results that `answers` holds already.
+///
+/// # Errors
+///
+/// A query failed or a parameter is invalid.
+pub async fn evaluate_with(
+    ctx: &SessionContext,
+    policy: &Policy,
+    since: Option<&str>,
+    until: Option<&str>,
+    answers: &mut Answers,
+) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     for def in FINDINGS {
         let rule = policy.rule(def.name);
         let enabled = rule.enabled.unwrap_or(def.enabled);
         let threshold = rule.threshold.unwrap_or(def.threshold);
-        let mut given = rule.params.clone();
-        if let Some(s) = since {
-            given.insert("since".into(), s.into());
-        }
-        if let Some(u) = until {
-            given.insert("until".into(), u.into());
-        }
-        let mut command = format!("s3logs query {}", def.query);
-        for (k, v) in &given {
-            command.push_str(&format!(" --param {k}={v}"));
-        }
+        let given = given(&rule, since, until);
         let mut finding = Finding {
             name: def.name.into(),
             what: def.what.into(),
@@ -308,21 +335,14 @@ pub async fn evaluate(
             alert: false,
             enabled,
             since: None,
-            rows: command,
+            rows: command(def.query, &given),
         };
         if enabled {
-            let query = queries::find(def.query)?
-                .with_context(|| format!("{}: no bundled query {}", def.name, def.query))?;
-            let params = query
-                .bind(&given)
-                .with_context(|| format!("the parameters of {}", def.name))?;
-            let batches: Vec<RecordBatch> = super::execute(ctx, &query.sql, params)
+            let answer = answers
+                .run(ctx, &bundled(def)?, &given)
                 .await
-                .with_context(|| format!("running {} for {}", def.query, def.name))?
-                .try_collect()
-                .await
-                .with_context(|| format!("running {} for {}", def.query, def.name))?;
-            let (value, first) = measure(def, &rule.allow, &batches)?;
+                .with_context(|| format!("evaluating {}", def.name))?;
+            let (value, first) = measure(def, &rule.allow, &answer.batches)?;
             finding.alert = value > threshold;
             finding.value = Some(value);
             finding.since = first;
@@ -330,6 +350,23 @@ pub async fn evaluate(
         out.push(finding);
     }
     Ok(out)
+}
+
+fn bundled(def: &Definition) -> Result<queries::Query> {
+    queries::find(def.query)?
+        .with_context(|| format!("{}: no bundled query {}", def.name, def.query))
+}
+
+/// A rule's parameters, with the range.
+fn given(rule: &Rule, since: Option<&str>, until: Option<&str>) -> BTreeMap<String, String> {
+    let mut given = rule.params.clone();
+    if let Some(s) = since {
+        given.insert("since".into(), s.into());
+    }
+    if let Some(u) = until {
+        given.insert("until".into(), u.into());
+    }
+    given
 }
 
 /// The measure of a result, and its earliest `since` value, leaving out

@@ -7,15 +7,18 @@ pub mod pricing;
 pub mod queries;
 pub mod raw;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::lake::{Lake, Table};
 
@@ -154,6 +157,115 @@ pub async fn execute(
         df = df.with_param_values(params)?;
     }
     Ok(df.execute_stream().await?)
+}
+
+/// The command that reruns a bundled query with the parameters `given`.
+pub fn command(query: &str, given: &BTreeMap<String, String>) -> String {
+    let mut command = format!("s3logs query {query}");
+    for (k, v) in given {
+        command.push_str(&format!(" --param {k}={v}"));
+    }
+    command
+}
+
+/// A query's whole result.
+#[derive(Debug)]
+pub struct Answer {
+    /// Its column names.
+    pub columns: Vec<String>,
+    /// Its rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The results of the bundled queries a process has run, by the
+/// [`command`] that reruns each, so that a report's findings and panels
+/// run each query once, and independent queries run side by side.
+#[derive(Debug, Default)]
+pub struct Answers {
+    by_command: HashMap<String, Arc<Answer>>,
+}
+
+/// How many queries [`Answers::run_all`] runs at a time: a query's last
+/// stages (a sort, a window, a final aggregate) often keep one core busy,
+/// so two at a time keep both of this machine's kind busy without holding
+/// many queries' hash tables at once.
+const SIDE_BY_SIDE: usize = 2;
+
+impl Answers {
+    /// The result of `query` with the parameters `given`, run now unless
+    /// it ran before.
+    ///
+    /// # Errors
+    ///
+    /// A parameter is invalid or the query failed.
+    pub async fn run(
+        &mut self,
+        ctx: &SessionContext,
+        query: &queries::Query,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Arc<Answer>> {
+        let key = command(&query.name, given);
+        if let Some(a) = self.by_command.get(&key) {
+            return Ok(Arc::clone(a));
+        }
+        let answer = Arc::new(answer(ctx, query, given).await?);
+        self.by_command.insert(key, Arc::clone(&answer));
+        Ok(answer)
+    }
+
+    /// Runs every query of `wanted` that has not run yet, a few at a time.
+    ///
+    /// # Errors
+    ///
+    /// The first query that failed.
+    pub async fn run_all(
+        &mut self,
+        ctx: &SessionContext,
+        wanted: Vec<(queries::Query, BTreeMap<String, String>)>,
+    ) -> Result<()> {
+        let mut todo = Vec::new();
+        for (query, given) in wanted {
+            let key = command(&query.name, &given);
+            if !self.by_command.contains_key(&key) && !todo.iter().any(|(k, _, _)| *k == key) {
+                todo.push((key, query, given));
+            }
+        }
+        let mut running =
+            futures::stream::iter(todo.into_iter().map(|(key, query, given)| async move {
+                let answer = answer(ctx, &query, &given).await?;
+                anyhow::Ok((key, answer))
+            }))
+            .buffered(SIDE_BY_SIDE);
+        while let Some(done) = running.next().await {
+            let (key, answer) = done?;
+            self.by_command.insert(key, Arc::new(answer));
+        }
+        Ok(())
+    }
+}
+
+async fn answer(
+    ctx: &SessionContext,
+    query: &queries::Query,
+    given: &BTreeMap<String, String>,
+) -> Result<Answer> {
+    let params = query
+        .bind(given)
+        .with_context(|| format!("the parameters of {}", query.name))?;
+    let stream = execute(ctx, &query.sql, params)
+        .await
+        .with_context(|| format!("running {}", query.name))?;
+    let columns = stream
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let batches = stream
+        .try_collect()
+        .await
+        .with_context(|| format!("running {}", query.name))?;
+    Ok(Answer { columns, batches })
 }
 
 /// Reads the `logs` and `rejects` tables once into memory and puts them in
