@@ -2,13 +2,23 @@
 -- description: Requests authenticated by query string (presigned URLs), per bucket, key and signer, with the expiry read from the URI (X-Amz-Expires, in seconds, for SigV4) and the number of distinct IPs that used the URL.
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
-SELECT bucket, key, coalesce(requester, 'anonymous') AS signer,
-       count(*) AS requests,
-       count(DISTINCT remote_ip) AS distinct_ips,
-       max(CAST(regexp_match(request_uri, 'X-Amz-Expires=([0-9]+)')[1] AS BIGINT)) AS expires_secs,
-       min(request_time) AS first_seen, max(request_time) AS last_seen
-FROM logs
-WHERE date BETWEEN $since AND $until
-  AND authentication_type = 'QueryString'
+WITH by_ip AS (
+  -- One row per address first: counting distinct addresses is then a
+  -- count of rows (cheaper than a set per URL).
+  SELECT bucket, key, coalesce(requester, 'anonymous') AS signer, remote_ip,
+         count(*) AS requests,
+         max(CAST(regexp_match(request_uri, 'X-Amz-Expires=([0-9]+)')[1] AS BIGINT)) AS expires_secs,
+         min(request_time) AS first_seen, max(request_time) AS last_seen
+  FROM logs
+  WHERE date BETWEEN $since AND $until
+    AND authentication_type = 'QueryString'
+  GROUP BY 1, 2, 3, 4
+)
+SELECT bucket, key, signer,
+       sum(requests) AS requests,
+       count(remote_ip) AS distinct_ips,
+       max(expires_secs) AS expires_secs,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen
+FROM by_ip
 GROUP BY 1, 2, 3
 ORDER BY distinct_ips DESC, requests DESC, bucket, key, signer

@@ -35,15 +35,18 @@ WITH classified AS (
          sum(internet_bytes) AS internet_bytes
   FROM classified
   GROUP BY 1, 2, 3, 4
-), months AS (
-  SELECT date_trunc('month', date) AS month, sum(internet_bytes) / 1e9 AS gb
-  FROM grouped GROUP BY 1
-), month_egress AS (
-  SELECT m.month, m.gb,
+), monthly AS (
+  -- The month's internet egress beside each group (grouped is read once).
+  SELECT date, bucket, prefix, requester, tier1_requests, tier2_requests, internet_bytes,
+         sum(internet_bytes) OVER (PARTITION BY date_trunc('month', date)) / 1e9 AS gb
+  FROM grouped
+), priced AS (
+  -- What the month's egress costs, tier by tier.
+  SELECT m.date, m.bucket, m.prefix, m.requester, m.tier1_requests, m.tier2_requests,
+         m.internet_bytes, m.gb,
          sum(greatest(0.0, least(m.gb, p.to_gb) - p.from_gb) * p.usd) AS usd
-  FROM months m CROSS JOIN pricing p
-  WHERE p.item = 'egress_internet_per_gb'
-  GROUP BY m.month, m.gb
+  FROM monthly m LEFT JOIN pricing p ON p.item = 'egress_internet_per_gb'
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), prices AS (
   SELECT max(CASE WHEN item = 'tier1_per_1000' THEN usd END) AS tier1,
          max(CASE WHEN item = 'tier2_per_1000' THEN usd END) AS tier2,
@@ -53,12 +56,11 @@ WITH classified AS (
 SELECT g.date, g.bucket, g.prefix, g.requester,
        g.tier1_requests, g.tier2_requests, g.internet_bytes,
        round(g.tier1_requests / 1000.0 * p.tier1 + g.tier2_requests / 1000.0 * p.tier2, 6) AS request_usd,
-       round(CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS egress_usd,
+       round(CASE WHEN g.gb > 0 AND g.usd IS NOT NULL THEN g.usd * (g.internet_bytes / 1e9) / g.gb ELSE 0 END, 6) AS egress_usd,
        round(g.tier1_requests / 1000.0 * p.tier1 + g.tier2_requests / 1000.0 * p.tier2
-             + CASE WHEN e.gb > 0 THEN e.usd * (g.internet_bytes / 1e9) / e.gb ELSE 0 END, 6) AS total_usd,
+             + CASE WHEN g.gb > 0 AND g.usd IS NOT NULL THEN g.usd * (g.internet_bytes / 1e9) / g.gb ELSE 0 END, 6) AS total_usd,
        p.plan AS pricing,
        CASE WHEN ip_ranges_loaded() THEN 'estimate, with IP ranges' ELSE 'estimate' END AS basis
-FROM grouped g
+FROM priced g
 CROSS JOIN prices p
-LEFT JOIN month_egress e ON e.month = date_trunc('month', g.date)
 ORDER BY g.date, g.bucket, g.prefix, g.requester

@@ -10,23 +10,27 @@ WITH seen AS (
   FROM logs
   WHERE date BETWEEN $since AND $until AND ip_class(remote_ip) = 'public'
   GROUP BY 1, 2, 3, 4, 5
-), origins AS (
-  SELECT requester, 'country' AS kind, country AS origin, country AS detail, date, requests
-  FROM seen WHERE country IS NOT NULL
-  UNION ALL
-  SELECT requester, 'network' AS kind, asn AS origin, as_name AS detail, date, requests
-  FROM seen WHERE asn IS NOT NULL
+), tagged AS (
+  -- Each row of seen three times: as its country, as its network, and as
+  -- a day the requester was active (so seen is read once).
+  SELECT s.requester, k.kind,
+         CASE k.kind WHEN 'country' THEN s.country WHEN 'network' THEN s.asn END AS origin,
+         CASE k.kind WHEN 'country' THEN s.country WHEN 'network' THEN s.as_name END AS detail,
+         s.date, s.requests
+  FROM seen s CROSS JOIN (VALUES ('country'), ('network'), ('day')) AS k(kind)
+), ranked AS (
+  -- The requester's active days before this one.
+  SELECT requester, kind, origin, detail, date, requests,
+         CAST(dense_rank() OVER (PARTITION BY requester ORDER BY date) AS BIGINT) - 1 AS days_before
+  FROM tagged
 ), firsts AS (
-  SELECT requester, kind, origin, max(detail) AS detail, min(date) AS first_seen, sum(requests) AS requests
-  FROM origins
+  SELECT requester, kind, origin, max(detail) AS detail, min(date) AS first_seen,
+         sum(requests) AS requests, min(days_before) AS days_before
+  FROM ranked
+  WHERE kind <> 'day' AND origin IS NOT NULL
   GROUP BY 1, 2, 3
-), history AS (
-  SELECT DISTINCT requester, date FROM seen
 )
-SELECT f.first_seen, f.requester, f.kind, f.origin, f.detail, f.requests,
-       count(h.date) AS days_before
-FROM firsts f
-JOIN history h ON h.requester = f.requester AND h.date < f.first_seen
-GROUP BY 1, 2, 3, 4, 5, 6
-HAVING count(h.date) >= $min_days
-ORDER BY f.first_seen, f.requester, f.kind, f.origin
+SELECT first_seen, requester, kind, origin, detail, requests, days_before
+FROM firsts
+WHERE days_before > 0 AND days_before >= $min_days
+ORDER BY first_seen, requester, kind, origin

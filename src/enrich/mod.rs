@@ -26,10 +26,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringViewBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringViewArray,
+    TimestampMicrosecondBuilder, make_view,
 };
+use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
@@ -314,46 +316,46 @@ impl ScalarUDFImpl for Lookup {
             )));
         };
         let array = arg.to_array(args.number_rows)?;
-        let mut out = Output::new(self.kind, array.len());
-        let mut batch = BatchMemo::default();
+        let mut batch = BatchMemo::new(self, array.len());
         match array.data_type() {
             DataType::Utf8View => {
-                // A row's view (length, prefix, buffer and offset, or the
-                // whole text when short) names its text: Parquet's
-                // dictionary pages give every row of one value the same
-                // view, so most rows cost a hash of 16 bytes.
+                // A short text (12 bytes or less: most addresses) is its
+                // whole view, so its view is its key: 16 bytes hashed and
+                // compared, no pointer followed.
                 let texts = array.as_string_view();
-                let mut by_view: HashMap<u128, usize, foldhash::fast::RandomState> =
-                    HashMap::default();
+                let mut short: HashMap<u128, u32, foldhash::fast::RandomState> = HashMap::default();
                 for (i, view) in texts.views().iter().enumerate() {
                     if texts.is_null(i) {
-                        out.push(None);
-                        continue;
+                        batch.push(None);
+                    } else if (*view as u32) <= 12 {
+                        let at = match short.get(view) {
+                            Some(&at) => at,
+                            None => {
+                                let at = batch.index(texts.value(i))?;
+                                short.insert(*view, at);
+                                at
+                            }
+                        };
+                        batch.push(Some(at));
+                    } else {
+                        let at = batch.index(texts.value(i))?;
+                        batch.push(Some(at));
                     }
-                    let at = match by_view.get(view) {
-                        Some(&at) => at,
-                        None => {
-                            let at = batch.index(self, texts.value(i))?;
-                            by_view.insert(*view, at);
-                            at
-                        }
-                    };
-                    out.push(batch.values.get(at));
                 }
             }
             DataType::Utf8 => {
                 for t in array.as_string::<i32>() {
-                    let at = t.map(|t| batch.index(self, t)).transpose()?;
-                    out.push(at.and_then(|at| batch.values.get(at)));
+                    let at = t.map(|t| batch.index(t)).transpose()?;
+                    batch.push(at);
                 }
             }
             DataType::LargeUtf8 => {
                 for t in array.as_string::<i64>() {
-                    let at = t.map(|t| batch.index(self, t)).transpose()?;
-                    out.push(at.and_then(|at| batch.values.get(at)));
+                    let at = t.map(|t| batch.index(t)).transpose()?;
+                    batch.push(at);
                 }
             }
-            DataType::Null => (0..array.len()).for_each(|_| out.push(None)),
+            DataType::Null => (0..array.len()).for_each(|_| batch.push(None)),
             other => {
                 return Err(DataFusionError::Plan(format!(
                     "{} takes text, not {other}",
@@ -361,72 +363,125 @@ impl ScalarUDFImpl for Lookup {
                 )));
             }
         }
-        Ok(ColumnarValue::Array(out.finish()))
+        Ok(ColumnarValue::Array(batch.finish()?))
     }
 }
 
-/// The distinct texts of one batch, each looked up once; rows point at
-/// them.
-#[derive(Default)]
+/// One batch's answers: its distinct texts, each looked up once, and a
+/// row at a time the index of the row's text.
 struct BatchMemo<'a> {
-    seen: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+    function: &'a Lookup,
+    seen: HashMap<&'a str, u32, foldhash::fast::RandomState>,
     values: Vec<Value>,
+    rows: Vec<u32>,
 }
 
+/// A row with no text.
+const NO_TEXT: u32 = u32::MAX;
+
 impl<'a> BatchMemo<'a> {
-    fn index(&mut self, f: &Lookup, text: &'a str) -> DfResult<usize> {
+    fn new(function: &'a Lookup, rows: usize) -> Self {
+        BatchMemo {
+            function,
+            seen: HashMap::default(),
+            values: Vec::new(),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
+    fn index(&mut self, text: &'a str) -> DfResult<u32> {
         if let Some(&at) = self.seen.get(text) {
             return Ok(at);
         }
-        let at = self.values.len();
+        // A batch has fewer rows than u32::MAX, so fewer distinct texts.
+        let at = u32::try_from(self.values.len()).unwrap_or(NO_TEXT - 1);
+        let f = self.function;
         self.values.push(f.data.lookup(f.kind, text)?);
         self.seen.insert(text, at);
         Ok(at)
     }
-}
 
-/// A function's result column, built a row at a time. Text is a string
-/// view: the results (`US`, `aws`, `Boto3`) are short, so most rows are
-/// 16 bytes written in place, with no copy into a data buffer.
-enum Output {
-    Text(StringViewBuilder),
-    Int(Int64Builder),
-    Bool(BooleanBuilder),
-    Time(TimestampMicrosecondBuilder),
-}
+    fn push(&mut self, at: Option<u32>) {
+        self.rows.push(at.unwrap_or(NO_TEXT));
+    }
 
-impl Output {
-    fn new(kind: Kind, rows: usize) -> Output {
-        match Lookup::type_of(kind) {
-            DataType::Int64 => Output::Int(Int64Builder::with_capacity(rows)),
-            DataType::Boolean => Output::Bool(BooleanBuilder::with_capacity(rows)),
-            DataType::Timestamp(..) => {
-                Output::Time(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"))
+    fn value(&self, at: u32) -> Option<&Value> {
+        self.values.get(at as usize)
+    }
+
+    /// The result column. Text is a column of string views: each distinct
+    /// answer is written once (and a short one, `US`, `aws`, `Boto3`, not
+    /// at all: it fits in its view), and a row is its answer's 16-byte view.
+    fn finish(self) -> DfResult<ArrayRef> {
+        let rows = self.rows.len();
+        Ok(match Lookup::type_of(self.function.kind) {
+            DataType::Int64 => {
+                let mut b = Int64Builder::with_capacity(rows);
+                for &at in &self.rows {
+                    b.append_option(match self.value(at) {
+                        Some(Value::Int(n)) => *n,
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
             }
-            _ => Output::Text(StringViewBuilder::with_capacity(rows)),
-        }
-    }
-
-    fn push(&mut self, value: Option<&Value>) {
-        match (self, value) {
-            (Output::Text(b), Some(Value::Text(Some(s)))) => b.append_value(&**s),
-            (Output::Text(b), _) => b.append_null(),
-            (Output::Int(b), Some(Value::Int(n))) => b.append_option(*n),
-            (Output::Int(b), _) => b.append_null(),
-            (Output::Bool(b), Some(Value::Bool(x))) => b.append_option(*x),
-            (Output::Bool(b), _) => b.append_null(),
-            (Output::Time(b), Some(Value::Time(t))) => b.append_option(*t),
-            (Output::Time(b), _) => b.append_null(),
-        }
-    }
-
-    fn finish(self) -> ArrayRef {
-        match self {
-            Output::Text(mut b) => Arc::new(b.finish()),
-            Output::Int(mut b) => Arc::new(b.finish()),
-            Output::Bool(mut b) => Arc::new(b.finish()),
-            Output::Time(mut b) => Arc::new(b.finish()),
-        }
+            DataType::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(rows);
+                for &at in &self.rows {
+                    b.append_option(match self.value(at) {
+                        Some(Value::Bool(x)) => *x,
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Timestamp(..) => {
+                let mut b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+                for &at in &self.rows {
+                    b.append_option(match self.value(at) {
+                        Some(Value::Time(t)) => *t,
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            _ => {
+                let mut data: Vec<u8> = Vec::new();
+                let answers: Vec<Option<u128>> = self
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Text(Some(s)) => {
+                            let offset = u32::try_from(data.len()).ok()?;
+                            if s.len() > 12 {
+                                data.extend_from_slice(s.as_bytes());
+                            }
+                            Some(make_view(s.as_bytes(), 0, offset))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let mut nulls = NullBufferBuilder::new(rows);
+                let mut views = Vec::with_capacity(rows);
+                for &at in &self.rows {
+                    match answers.get(at as usize).copied().flatten() {
+                        Some(view) => {
+                            views.push(view);
+                            nulls.append_non_null();
+                        }
+                        None => {
+                            views.push(0);
+                            nulls.append_null();
+                        }
+                    }
+                }
+                Arc::new(StringViewArray::try_new(
+                    ScalarBuffer::from(views),
+                    vec![Buffer::from_vec(data)],
+                    nulls.finish(),
+                )?)
+            }
+        })
     }
 }
 

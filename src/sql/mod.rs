@@ -44,7 +44,10 @@ pub struct Sources {
 ///
 /// The lake or the raw files cannot be read, or the pricing is invalid.
 pub async fn context(src: &Sources) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    // DATAFUSION_* variables tune the engine as DataFusion documents them
+    // (DATAFUSION_EXECUTION_BATCH_SIZE=…); s3logs' own settings follow.
+    let config = SessionConfig::from_env()
+        .context("reading the DATAFUSION_* settings")?
         .with_information_schema(true)
         .with_target_partitions(rayon::current_num_threads().max(1));
     let ctx = SessionContext::new_with_config(config);
