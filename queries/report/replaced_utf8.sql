@@ -5,9 +5,11 @@
 SELECT date, bucket, count(*) AS records
 FROM logs
 WHERE date BETWEEN $since AND $until
-  AND strpos(concat_ws(' ', bucket_owner, bucket, remote_ip, requester, request_id, key, request_uri,
-                       error_code, referer, user_agent, version_id, host_id, cipher_suite,
-                       host_header, tls_version, access_point_arn, source_region, extra_fields),
-             chr(65533)) > 0
+  AND (bucket_owner LIKE '%�%' OR bucket LIKE '%�%' OR remote_ip LIKE '%�%'
+       OR requester LIKE '%�%' OR request_id LIKE '%�%' OR key LIKE '%�%'
+       OR request_uri LIKE '%�%' OR error_code LIKE '%�%' OR referer LIKE '%�%'
+       OR user_agent LIKE '%�%' OR version_id LIKE '%�%' OR host_id LIKE '%�%'
+       OR cipher_suite LIKE '%�%' OR host_header LIKE '%�%' OR tls_version LIKE '%�%'
+       OR access_point_arn LIKE '%�%' OR source_region LIKE '%�%' OR extra_fields LIKE '%�%')
 GROUP BY 1, 2
 ORDER BY 1, 2
