@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::reader::{Read, read_objects};
 use super::worker::{Parsed, parse_chunk};
-use super::writer::{FlushJob, Flushed, write_day};
+use super::writer::{DayFile, FILE_ROWS, FlushJob, Flushed, encoder, write_job};
 use super::{LagHistogram, ObjectTally, Options, Summary, min_opt};
 use crate::batch::Reject;
 use crate::civil::date_string;
@@ -105,33 +105,56 @@ impl DayBuffers {
     }
 }
 
-/// Hands days to the writer threads, naming each file before it goes, so
-/// the lake does not depend on which writer finishes first.
+/// Hands days to the writer threads, each to its day's file, naming every
+/// file and numbering every hand-over before it goes, so the lake does not
+/// depend on which writer finishes first.
 struct Dispatch {
     tx: SyncSender<FlushJob>,
     /// The writer's tag (`s2of4-` for a shard) and the run's sequence.
     tag: String,
     seq: i64,
     file_no: usize,
+    /// Per day, its file open for appending, the hand-overs sent to it and
+    /// its rows.
+    open: BTreeMap<i32, (Arc<DayFile>, usize, u64)>,
+    /// Every file started, in order: closed once the writers are done.
+    files: Vec<Arc<DayFile>>,
 }
 
 impl Dispatch {
     fn send(&mut self, day: i32, buf: DayBuffer) -> Result<()> {
-        let rel_path = format!(
-            "{}={}/part-{}{:06}-{:05}.zstd.parquet",
-            schema::DATE,
-            date_string(day),
-            self.tag,
-            self.seq,
-            self.file_no
-        );
-        self.file_no += 1;
+        let rows: u64 = buf.batches.iter().map(|b| b.num_rows() as u64).sum();
+        let full = self
+            .open
+            .get(&day)
+            .is_none_or(|(_, _, r)| *r > 0 && r + rows > FILE_ROWS);
+        if full {
+            let rel_path = format!(
+                "{}={}/part-{}{:06}-{:05}.zstd.parquet",
+                schema::DATE,
+                date_string(day),
+                self.tag,
+                self.seq,
+                self.file_no
+            );
+            self.file_no += 1;
+            let file = Arc::new(DayFile::new(day, rel_path));
+            self.files.push(Arc::clone(&file));
+            self.open.insert(day, (file, 0, 0));
+        }
+        let (file, turns, in_file) = self
+            .open
+            .get_mut(&day)
+            .ok_or_else(|| anyhow!("no file for the day"))?;
+        let turn = *turns;
+        *turns += 1;
+        *in_file += rows;
         self.tx
             .send(FlushJob {
-                day,
                 batches: buf.batches,
                 objects: buf.objects,
-                rel_path,
+                file: Arc::clone(file),
+                turn,
             })
             .map_err(|_| anyhow!("the Parquet writer stopped"))
     }
@@ -173,6 +196,7 @@ pub(super) fn read(
     let names: Vec<&str> = todo.iter().map(|(_, n)| n.as_str()).collect();
     let objects: Vec<Object> = todo.iter().map(|(o, _)| o.clone()).collect();
     let workers = rayon::current_num_threads().max(1);
+    let encoder = encoder()?;
     std::thread::scope(|scope| -> Result<()> {
         let (chunk_tx, chunk_rx) = sync_channel::<Read>(workers * 2);
         scope.spawn(move || read_objects(objects, chunk_tx));
@@ -181,15 +205,15 @@ pub(super) fn read(
         let writers: Vec<_> = (0..opts.writers.max(1))
             .map(|_| {
                 let job_rx = Arc::clone(&job_rx);
-                scope.spawn(move || -> Result<Vec<Flushed>> {
-                    let mut done = Vec::new();
+                let encoder = &encoder;
+                scope.spawn(move || -> Result<()> {
                     loop {
                         let job = match job_rx.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return Err(anyhow!("a Parquet writer panicked")),
                         };
-                        let Ok(job) = job else { return Ok(done) };
-                        done.push(write_day(table_dir, &job)?);
+                        let Ok(job) = job else { return Ok(()) };
+                        write_job(table_dir, &job, encoder)?;
                     }
                 })
             })
@@ -202,6 +226,8 @@ pub(super) fn read(
             tag: crate::lake::Writer::tag(&opts.shard),
             seq,
             file_no: 0,
+            open: BTreeMap::new(),
+            files: Vec::new(),
         };
         let mut buffers = DayBuffers::new(opts.memory_budget);
         let pump = || -> Result<()> {
@@ -277,18 +303,23 @@ pub(super) fn read(
             Ok(())
         };
         let pumped = pump();
+        let files = std::mem::take(&mut dispatch.files);
         drop(dispatch);
         bar.finish_and_clear();
         // When the writer failed, its own error explains the failed
         // hand-over best.
         for w in writers {
-            out.flushed.extend(
-                w.join()
-                    .map_err(|_| anyhow!("a Parquet writer panicked"))??,
-            );
+            w.join()
+                .map_err(|_| anyhow!("a Parquet writer panicked"))??;
         }
+        pumped?;
+        // The footers, written and synced side by side.
+        out.flushed = files
+            .par_iter()
+            .map(|f| f.close(table_dir))
+            .collect::<Result<_>>()?;
         out.flushed.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-        pumped
+        Ok(())
     })?;
     Ok(out)
 }

@@ -21,10 +21,13 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+/// The most rows a row group of the lake's files holds.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
 static PROPS: LazyLock<Arc<WriterProperties>> = LazyLock::new(|| {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: 2,

@@ -142,8 +142,9 @@ impl Lake {
     }
 
     /// How many writes (runs, compactions) made a day's files: a run that
-    /// flushed a day several times under its memory budget wrote one
-    /// group of files (`part-000003-00000`, `part-000003-00001`, …), as a
+    /// wrote a day of more than one file's rows, or lakes written before
+    /// a run appended its hand-overs of a day to one file, wrote one group
+    /// of files (`part-000003-00000`, `part-000003-00001`, …), as a
     /// compaction that wrote several 128 MiB files did. An hourly cron adds
     /// a write a day each run; that, not the file count of one big run, is
     /// what leaves a day fragmented.
