@@ -6,6 +6,7 @@
 #   make bench        parser benchmarks and a whole-file `check` run against a baseline
 #   make bench-ingest ingest a >= 2 GB corpus beside DuckDB's fastest conversion
 #   make bench-query  three typical queries on the lake and on raw files beside DuckDB
+#   make bench-small  400 MB as 10,000 objects of 40 KB vs as 50 objects of 8 MB
 #   make bench-s3     ingest from a local S3 server (moto) vs local disk; hourly listing
 #   make bench-report s3logs report (--raw and --lake) beside GoAccess on the same corpus
 #   make bench-enrich the enrichment functions' cost in a grouping over the query lake
@@ -18,7 +19,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3logs-target
 BIN := $(CARGO_TARGET_DIR)/debug/s3logs
 
-.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-s3 bench-report bench-enrich bench-shards geo-data fuzz
+.PHONY: demo test check fmt clippy bench bench-check bench-ingest bench-query bench-small bench-s3 bench-report bench-enrich bench-shards geo-data fuzz
 
 # Benchmarks build in their own target folder, so a long release build
 # never holds the lock of the debug builds that tests and CI use.
@@ -73,6 +74,9 @@ bench-check:
 
 bench-ingest:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/ingest.sh
+
+bench-small:
+	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/small.sh
 
 bench-query:
 	S3LOGS_BENCH_TARGET_DIR=$(BENCH_TARGET_DIR) bash benches/query.sh

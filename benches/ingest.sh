@@ -18,7 +18,7 @@ if [ ! -d "$corpus" ]; then
   echo "generating a ${MB} MB corpus of 8 MB objects in $corpus" >&2
   "$bin" gen --out "$corpus" --mb "$MB" --object-kb 8000 --days 7 --malformed 0.0005 --late 0.02
 fi
-bytes=$(du -sb "$corpus" | cut -f1)
+bytes=$(du -sbL "$corpus" | cut -f1)
 cat "$corpus"/* > /dev/null
 
 sql="$base/duckdb-convert.sql"

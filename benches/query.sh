@@ -41,7 +41,7 @@ if [ ! -f "$duck/logs.parquet" ]; then
   mkdir -p "$duck"
   "$py" benches/query_duckdb.py "$anchors" convert "$corpus" "$duck/logs" > /dev/null
 fi
-bytes=$(du -sb "$corpus" | cut -f1)
+bytes=$(du -sbL "$corpus" | cut -f1)
 cat "$corpus"/* > /dev/null
 
 # Our three queries: the same questions, asked the way a user of s3logs

@@ -20,7 +20,7 @@ use arrow::array::RecordBatch;
 use rayon::prelude::*;
 
 use super::reader::{Read, read_objects};
-use super::worker::{Parsed, parse_chunk};
+use super::worker::{Parsed, parse_bundle};
 use super::writer::{DayFile, FILE_ROWS, FlushJob, Flushed, encoder, write_job};
 use super::{LagHistogram, ObjectTally, Options, Summary, min_opt};
 use crate::batch::Reject;
@@ -73,13 +73,13 @@ impl DayBuffers {
         }
     }
 
-    /// Adds a batch of one day's rows from an object.
-    pub(super) fn add(&mut self, day: i32, batch: RecordBatch, object: usize) {
+    /// Adds a batch of one day's rows from `objects`.
+    pub(super) fn add(&mut self, day: i32, batch: RecordBatch, objects: &BTreeSet<usize>) {
         let size = batch.get_array_memory_size();
         let buf = self.days.entry(day).or_default();
         buf.batches.push(batch);
         buf.bytes += size;
-        buf.objects.insert(object);
+        buf.objects.extend(objects);
         self.buffered += size;
     }
 
@@ -247,13 +247,16 @@ pub(super) fn read(
                 let parsed: Vec<Vec<Result<Parsed, (usize, String)>>> = wave
                     .par_iter()
                     .map(|item| match item {
-                        Read::Chunks(chunks) => chunks
-                            .iter()
-                            .map(|(i, chunk)| {
-                                parse_chunk(*i, names[*i], chunk, delivered[*i])
-                                    .map_err(|e| (*i, format!("{e:#}")))
-                            })
-                            .collect(),
+                        Read::Chunks(chunks) => {
+                            match parse_bundle(chunks, |i| (names[i], delivered[i])) {
+                                Ok(parsed) => parsed.into_iter().map(Ok).collect(),
+                                // Each object of the bundle failed.
+                                Err(e) => chunks
+                                    .iter()
+                                    .map(|(i, _)| Err((*i, format!("{e:#}"))))
+                                    .collect(),
+                            }
+                        }
                         Read::Failed(i, why) => vec![Err((*i, why.clone()))],
                         Read::Done(..) => Vec::new(),
                     })
@@ -290,7 +293,7 @@ pub(super) fn read(
                     out.rejects.extend(p.rejects);
                     for (day, batch) in p.days {
                         *out.days.entry(day).or_default() += batch.num_rows() as u64;
-                        buffers.add(day, batch, p.object);
+                        buffers.add(day, batch, &p.day_objects);
                     }
                     while let Some((day, buf)) = buffers.over_budget() {
                         dispatch.send(day, buf)?;
