@@ -23,7 +23,7 @@ use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory,
 use parquet::file::writer::SerializedFileWriter;
 
 use super::min_opt;
-use crate::lake::{ROW_GROUP_ROWS, writer_properties};
+use crate::lake::{ROW_GROUP_ROWS, synced_size, writer_properties};
 use crate::schema::{self, Column};
 
 /// A day's file takes hand-overs until it holds this many rows; the next
@@ -205,12 +205,7 @@ impl DayFile {
         let file = writer
             .into_inner()
             .with_context(|| format!("closing {}", path.display()))?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", path.display()))?;
-        let size = file
-            .metadata()
-            .with_context(|| format!("reading the size of {}", path.display()))?
-            .len() as i64;
+        let size = synced_size(&file, &path)?;
         Ok(Flushed {
             day: self.day,
             rel_path: self.rel_path.clone(),

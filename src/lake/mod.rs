@@ -48,7 +48,8 @@ use url::Url;
 pub use shard::{Shard, Writer};
 
 pub use parquet_file::{
-    ROW_GROUP_ROWS, WrittenFile, read_parquet, write_parquet, write_parquet_iter, writer_properties,
+    ROW_GROUP_ROWS, WrittenFile, read_parquet, synced_size, write_parquet, write_parquet_iter,
+    writer_properties,
 };
 
 use crate::{civil, schema};

@@ -101,13 +101,20 @@ pub fn write_parquet_iter(
     let file = writer
         .into_inner()
         .with_context(|| format!("closing {}", path.display()))?;
+    Ok(WrittenFile {
+        rows,
+        size: synced_size(&file, path)?,
+    })
+}
+
+/// Syncs a written file to disk and returns its size.
+pub fn synced_size(file: &File, path: &Path) -> Result<i64> {
     file.sync_all()
         .with_context(|| format!("syncing {}", path.display()))?;
-    let size = file
+    Ok(file
         .metadata()
         .with_context(|| format!("reading the size of {}", path.display()))?
-        .len() as i64;
-    Ok(WrittenFile { rows, size })
+        .len() as i64)
 }
 
 /// Reads a whole Parquet file.
