@@ -48,8 +48,7 @@ use url::Url;
 pub use shard::{Shard, Writer};
 
 pub use parquet_file::{
-    ROW_GROUP_ROWS, WrittenFile, read_parquet, synced_size, write_parquet, write_parquet_iter,
-    writer_properties,
+    ROW_GROUP_ROWS, WrittenFile, read_parquet, synced_size, write_parquet, writer_properties,
 };
 
 use crate::{civil, schema};

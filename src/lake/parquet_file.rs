@@ -78,7 +78,7 @@ pub fn write_parquet(
 
 /// Writes batches as they come to a new Parquet file at `path`, closes and
 /// syncs it.
-pub fn write_parquet_iter(
+fn write_parquet_iter(
     path: &Path,
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch>>,
