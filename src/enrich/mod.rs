@@ -26,12 +26,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringViewArray,
-    TimestampMicrosecondBuilder, make_view,
+    TimestampMicrosecondBuilder, UInt32Array,
 };
-use arrow::buffer::{Buffer, ScalarBuffer};
+use arrow::compute::take;
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
@@ -319,26 +318,29 @@ impl ScalarUDFImpl for Lookup {
         let mut batch = BatchMemo::new(self, array.len());
         match array.data_type() {
             DataType::Utf8View => {
-                // A short text (12 bytes or less: most addresses) is its
-                // whole view, so its view is its key: 16 bytes hashed and
-                // compared, no pointer followed.
+                // A row's 16-byte view is its key, so a row costs one hash
+                // of 16 bytes and no pointer followed: a short text (12
+                // bytes or less: most addresses) is its whole view, and a
+                // longer one is its length, prefix and place in this
+                // array's buffers, which every row of one dictionary value
+                // shares (Parquet's dictionary pages decode that way). Two
+                // views of the same text in different places are each
+                // looked up in `batch`, which keys by text.
                 let texts = array.as_string_view();
-                let mut short: HashMap<u128, u32, foldhash::fast::RandomState> = HashMap::default();
+                let mut by_view: HashMap<u128, u32, foldhash::fast::RandomState> =
+                    HashMap::default();
                 for (i, view) in texts.views().iter().enumerate() {
                     if texts.is_null(i) {
                         batch.push(None);
-                    } else if (*view as u32) <= 12 {
-                        let at = match short.get(view) {
+                    } else {
+                        let at = match by_view.get(view) {
                             Some(&at) => at,
                             None => {
                                 let at = batch.index(texts.value(i))?;
-                                short.insert(*view, at);
+                                by_view.insert(*view, at);
                                 at
                             }
                         };
-                        batch.push(Some(at));
-                    } else {
-                        let at = batch.index(texts.value(i))?;
                         batch.push(Some(at));
                     }
                 }
@@ -446,40 +448,23 @@ impl<'a> BatchMemo<'a> {
                 Arc::new(b.finish())
             }
             _ => {
-                let mut data: Vec<u8> = Vec::new();
-                let answers: Vec<Option<u128>> = self
+                // Each distinct answer once, then a row is a `take` of its
+                // answer: views are copied, the text is neither copied nor
+                // validated again.
+                let answers: StringViewArray = self
                     .values
                     .iter()
                     .map(|v| match v {
-                        Value::Text(Some(s)) => {
-                            let offset = u32::try_from(data.len()).ok()?;
-                            if s.len() > 12 {
-                                data.extend_from_slice(s.as_bytes());
-                            }
-                            Some(make_view(s.as_bytes(), 0, offset))
-                        }
+                        Value::Text(Some(s)) => Some(s.as_ref()),
                         _ => None,
                     })
                     .collect();
-                let mut nulls = NullBufferBuilder::new(rows);
-                let mut views = Vec::with_capacity(rows);
-                for &at in &self.rows {
-                    match answers.get(at as usize).copied().flatten() {
-                        Some(view) => {
-                            views.push(view);
-                            nulls.append_non_null();
-                        }
-                        None => {
-                            views.push(0);
-                            nulls.append_null();
-                        }
-                    }
-                }
-                Arc::new(StringViewArray::try_new(
-                    ScalarBuffer::from(views),
-                    vec![Buffer::from_vec(data)],
-                    nulls.finish(),
-                )?)
+                let rows: UInt32Array = self
+                    .rows
+                    .iter()
+                    .map(|&at| (at != NO_TEXT).then_some(at))
+                    .collect();
+                take(&answers, &rows, None)?
             }
         })
     }
