@@ -38,7 +38,7 @@ WITH classified AS (
 ), monthly AS (
   -- The month's internet egress beside each group (grouped is read once).
   SELECT date, bucket, prefix, requester, tier1_requests, tier2_requests, internet_bytes,
-         sum(internet_bytes) OVER (PARTITION BY date_trunc('month', date)) / 1e9 AS gb
+         sum(internet_bytes) OVER (PARTITION BY extract(year FROM date), extract(month FROM date)) / 1e9 AS gb
   FROM grouped
 ), priced AS (
   -- What the month's egress costs, tier by tier.

@@ -6,6 +6,7 @@ pub mod findings;
 pub mod pricing;
 pub mod queries;
 pub mod raw;
+pub mod utc;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
         .with_information_schema(true)
         .with_target_partitions(rayon::current_num_threads().max(1));
     let ctx = SessionContext::new_with_config(config);
+    utc::register(&ctx);
     crate::enrich::register(&ctx, src.enrich.clone());
     let pricing = pricing::load(&src.pricing)?;
     ctx.register_table(
