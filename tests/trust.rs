@@ -116,7 +116,10 @@ fn a_record_dated_past_year_9999_is_rejected_and_the_lake_stays_readable() {
         let (code, _, err) = count_query(&lake, &query.name);
         assert_eq!(code, Some(0), "{}: {err}", query.name);
     }
-    let (code, csv, err) = count_query(&lake, "SELECT count(*) AS n FROM logs WHERE date_trunc('hour', request_time) = arrow_cast(253402297200000000, 'Timestamp(Microsecond, Some(\"UTC\"))')");
+    let (code, csv, err) = count_query(
+        &lake,
+        "SELECT count(*) AS n FROM logs WHERE date_trunc('hour', request_time) = arrow_cast(253402297200000000, 'Timestamp(Microsecond, Some(\"UTC\"))')",
+    );
     assert_eq!((code, csv.as_str()), (Some(0), "n\n1\n"), "{err}");
     let page = dir.path().join("report.html");
     let out = s3logs(&[

@@ -83,12 +83,17 @@ fn truncate<T: ArrowTimestampType>(array: &dyn Array, unit: i64) -> Option<Colum
 
 /// The truncated array, when this is a case done by arithmetic.
 fn by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
-    let [ColumnarValue::Scalar(granularity), ColumnarValue::Array(times)] = args.args.as_slice()
+    let [
+        ColumnarValue::Scalar(granularity),
+        ColumnarValue::Array(times),
+    ] = args.args.as_slice()
     else {
         return None;
     };
     let granularity = match granularity {
-        ScalarValue::Utf8(Some(g)) | ScalarValue::Utf8View(Some(g)) | ScalarValue::LargeUtf8(Some(g)) => g,
+        ScalarValue::Utf8(Some(g))
+        | ScalarValue::Utf8View(Some(g))
+        | ScalarValue::LargeUtf8(Some(g)) => g,
         _ => return None,
     };
     let DataType::Timestamp(unit, Some(zone)) = times.data_type() else {
@@ -174,13 +179,27 @@ mod tests {
         let times = "SELECT column1 AS us, arrow_cast(column1, 'Timestamp(Microsecond, Some(\"UTC\"))') AS t \
              FROM (VALUES (-62135596800000000), (-1), (1709300712345678), (NULL), (253402300799999999))";
         for g in [
-            "second", "minute", "hour", "day", "week", "month", "year", "HOUR", "millisecond",
+            "second",
+            "minute",
+            "hour",
+            "day",
+            "week",
+            "month",
+            "year",
+            "HOUR",
+            "millisecond",
         ] {
             for (source, cast) in [
                 ("UTC", "t"),
                 ("no zone", "arrow_cast(t, 'Timestamp(Microsecond, None)')"),
-                ("ns", "arrow_cast(t, 'Timestamp(Nanosecond, Some(\"UTC\"))')"),
-                ("Kathmandu", "arrow_cast(t, 'Timestamp(Microsecond, Some(\"Asia/Kathmandu\"))')"),
+                (
+                    "ns",
+                    "arrow_cast(t, 'Timestamp(Nanosecond, Some(\"UTC\"))')",
+                ),
+                (
+                    "Kathmandu",
+                    "arrow_cast(t, 'Timestamp(Microsecond, Some(\"Asia/Kathmandu\"))')",
+                ),
             ] {
                 // Nanoseconds hold only 1677 to 2262.
                 let within = if source == "ns" {
@@ -192,7 +211,8 @@ mod tests {
                     "SELECT date_trunc('{g}', {cast}) AS d, arrow_typeof(date_trunc('{g}', {cast})) AS ty FROM ({times}){within}"
                 );
                 let (ours, theirs) = (run(&fast, &sql).await, run(&plain, &sql).await);
-                eprintln!("{g} {source}: ours {} theirs {}", ours.is_ok(), theirs.is_ok());
+                // DataFusion's fails on years 1 and 9999 in UTC, and on
+                // weeks, months and years outside 1677 to 2262 anywhere.
                 if theirs.is_ok() {
                     assert_eq!(ours, theirs, "{g}, {source}");
                 }
@@ -207,7 +227,10 @@ mod tests {
 
     #[test]
     fn only_fixed_lengths_in_utc_are_arithmetic() {
-        assert_eq!(unit_length("Hour", TimeUnit::Microsecond), Some(3_600_000_000));
+        assert_eq!(
+            unit_length("Hour", TimeUnit::Microsecond),
+            Some(3_600_000_000)
+        );
         assert_eq!(unit_length("day", TimeUnit::Second), Some(86_400));
         assert_eq!(unit_length("week", TimeUnit::Microsecond), None);
         assert_eq!(unit_length("month", TimeUnit::Microsecond), None);
