@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringViewArray,
-    TimestampMicrosecondBuilder, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringViewArray, TimestampMicrosecondArray,
+    UInt32Array,
 };
 use arrow::compute::take;
 use arrow::datatypes::DataType;
@@ -407,66 +407,40 @@ impl<'a> BatchMemo<'a> {
         self.rows.push(at.unwrap_or(NO_TEXT));
     }
 
-    fn value(&self, at: u32) -> Option<&Value> {
-        self.values.get(at as usize)
-    }
-
-    /// The result column. Text is a column of string views: each distinct
-    /// answer is written once (and a short one, `US`, `aws`, `Boto3`, not
-    /// at all: it fits in its view), and a row is its answer's 16-byte view.
+    /// The result column: a column of the distinct answers, each written
+    /// once, and a row a `take` of its answer (for text, a copy of its
+    /// 16-byte view: the text is neither copied nor validated again).
     fn finish(self) -> DfResult<ArrayRef> {
-        let rows = self.rows.len();
-        Ok(match Lookup::type_of(self.function.kind) {
-            DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(rows);
-                for &at in &self.rows {
-                    b.append_option(match self.value(at) {
-                        Some(Value::Int(n)) => *n,
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
+        let values = &self.values;
+        let answers: ArrayRef = match Lookup::type_of(self.function.kind) {
+            DataType::Int64 => Arc::new(Int64Array::from_iter(values.iter().map(|v| match v {
+                Value::Int(n) => *n,
+                _ => None,
+            }))),
             DataType::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(rows);
-                for &at in &self.rows {
-                    b.append_option(match self.value(at) {
-                        Some(Value::Bool(x)) => *x,
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
+                Arc::new(BooleanArray::from_iter(values.iter().map(|v| match v {
+                    Value::Bool(x) => *x,
+                    _ => None,
+                })))
             }
-            DataType::Timestamp(..) => {
-                let mut b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
-                for &at in &self.rows {
-                    b.append_option(match self.value(at) {
-                        Some(Value::Time(t)) => *t,
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            _ => {
-                // Each distinct answer once, then a row is a `take` of its
-                // answer: views are copied, the text is neither copied nor
-                // validated again.
-                let answers: StringViewArray = self
-                    .values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Text(Some(s)) => Some(s.as_ref()),
-                        _ => None,
-                    })
-                    .collect();
-                let rows: UInt32Array = self
-                    .rows
-                    .iter()
-                    .map(|&at| (at != NO_TEXT).then_some(at))
-                    .collect();
-                take(&answers, &rows, None)?
-            }
-        })
+            DataType::Timestamp(..) => Arc::new(
+                TimestampMicrosecondArray::from_iter(values.iter().map(|v| match v {
+                    Value::Time(t) => *t,
+                    _ => None,
+                }))
+                .with_timezone("UTC"),
+            ),
+            _ => Arc::new(StringViewArray::from_iter(values.iter().map(|v| match v {
+                Value::Text(Some(s)) => Some(s.as_ref()),
+                _ => None,
+            }))),
+        };
+        let rows: UInt32Array = self
+            .rows
+            .iter()
+            .map(|&at| (at != NO_TEXT).then_some(at))
+            .collect();
+        Ok(take(&answers, &rows, None)?)
     }
 }
 
