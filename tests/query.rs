@@ -176,6 +176,54 @@ fn a_sql_error_exits_2_with_datafusions_message() {
 }
 
 #[test]
+fn a_query_opens_only_the_tables_it_names() {
+    // A copy of the sample lake whose ledger has an unreadable commit.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("lake");
+    let (code, _, err) = query(&["SELECT 1", "--lake", &lake().display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    copy_dir(lake(), &copy);
+    let log = copy.join("ingested/_delta_log");
+    let next = std::fs::read_dir(&log).expect("log").count();
+    std::fs::write(log.join(format!("{next:020}.json")), b"not json\n").expect("write");
+    let lake = copy.display().to_string();
+    let (code, out, err) = query(&["SELECT count(*) AS n FROM logs", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0)),
+        "{out}"
+    );
+    let (code, out, err) = query(&["SELECT count(*) FROM ingested", "--lake", &lake]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("opening the ingested table at file://"),
+        "{err}"
+    );
+    assert!(!err.contains("External error"), "{err}");
+    // Listing the tables names every one without reading any.
+    let (code, out, err) = query(&["SHOW TABLES", "--lake", &lake, "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    for t in ["logs", "rejects", "ingested", "pricing"] {
+        assert!(out.contains(&format!(",public,{t},")), "{out}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
 fn output_formats() {
     let lake = lake().display().to_string();
     let sql = "SELECT date, count(*) AS n FROM logs GROUP BY date ORDER BY date";

@@ -513,6 +513,18 @@ impl Lake {
 
     /// Opens a table for reading; `None` when it does not exist yet.
     pub async fn open(&self, table: Table) -> Result<Option<DeltaTable>> {
+        let Some(url) = self.existing_url(table).await? else {
+            return Ok(None);
+        };
+        let dt = deltalake::open_table(url.clone())
+            .await
+            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+        Ok(Some(dt))
+    }
+
+    /// Where a table is, without reading its log; `None` when it does not
+    /// exist yet (it has no `_delta_log`).
+    pub async fn existing_url(&self, table: Table) -> Result<Option<Url>> {
         if let Some(r) = &self.remote {
             if !r
                 .exists_under(&format!("{}/_delta_log", table.name()))
@@ -520,11 +532,7 @@ impl Lake {
             {
                 return Ok(None);
             }
-            let url = r.table_url(table.name())?;
-            let dt = deltalake::open_table(url.clone())
-                .await
-                .with_context(|| format!("opening the {} table at {url}", table.name()))?;
-            return Ok(Some(dt));
+            return r.table_url(table.name()).map(Some);
         }
         let dir = self.table_dir(table);
         if !dir.join("_delta_log").is_dir() {
@@ -534,10 +542,7 @@ impl Lake {
             std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
         let url = Url::from_directory_path(&abs)
             .map_err(|()| anyhow::anyhow!("{} is not a valid table location", abs.display()))?;
-        let dt = deltalake::open_table(url.clone())
-            .await
-            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
-        Ok(Some(dt))
+        Ok(Some(url))
     }
 
     /// The last run sequence the writer `app` committed to a table.

@@ -6,6 +6,7 @@ pub mod findings;
 pub mod pricing;
 pub mod queries;
 pub mod raw;
+pub mod tables;
 pub mod utc;
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,45 +55,53 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
     let ctx = SessionContext::new_with_config(config);
     utc::register(&ctx);
     crate::enrich::register(&ctx, src.enrich.clone());
+    if src.raw.is_empty() {
+        lake_tables(&ctx, src).await?;
+    } else {
+        raw_tables(&ctx, src).await?;
+    }
     let pricing = pricing::load(&src.pricing)?;
     ctx.register_table(
         "pricing",
         Arc::new(MemTable::try_new(pricing.schema(), vec![vec![pricing]])?),
     )?;
-    if !src.raw.is_empty() {
-        let (paths, selection) = (src.raw.clone(), src.selection.clone());
-        let found = tokio::task::spawn_blocking(move || crate::source::find(&paths, &selection))
-            .await
-            .context("listing raw logs")?;
-        if let Some(m) = found.errors.first() {
-            bail!("{}: {}", m.source, m.error);
-        }
-        let objects: Arc<[crate::source::Object]> = found.objects.into();
-        for kind in [raw::RawKind::Logs, raw::RawKind::Rejects] {
-            let name = match kind {
-                raw::RawKind::Logs => "logs",
-                raw::RawKind::Rejects => "rejects",
-            };
-            ctx.register_table(
-                name,
-                Arc::new(raw::RawTable::new(Arc::clone(&objects), kind)),
-            )?;
-        }
-        return Ok(ctx);
+    Ok(ctx)
+}
+
+/// `logs` and `rejects` read from the raw files of `src`.
+async fn raw_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
+    let (paths, selection) = (src.raw.clone(), src.selection.clone());
+    let found = tokio::task::spawn_blocking(move || crate::source::find(&paths, &selection))
+        .await
+        .context("listing raw logs")?;
+    if let Some(m) = found.errors.first() {
+        bail!("{}: {}", m.source, m.error);
     }
+    let objects: Arc<[crate::source::Object]> = found.objects.into();
+    for kind in [raw::RawKind::Logs, raw::RawKind::Rejects] {
+        let name = match kind {
+            raw::RawKind::Logs => "logs",
+            raw::RawKind::Rejects => "rejects",
+        };
+        ctx.register_table(
+            name,
+            Arc::new(raw::RawTable::new(Arc::clone(&objects), kind)),
+        )?;
+    }
+    Ok(())
+}
+
+/// The lake's tables, each opened when a statement first names it.
+async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
     let Some(root) = &src.lake else {
         bail!(
             "no lake given: use --lake DIR (or S3LOGS_LAKE), or --raw PATH to read log files directly"
         );
     };
     let lake = Lake::at(root, &src.selection.s3)?;
-    // On S3 the lake exists when its logs table does (opened once, here).
-    let mut logs = None;
-    if lake.is_remote() {
-        logs = lake.open(Table::Logs).await?;
-    }
+    // On S3 the lake exists when its logs table does.
     let missing = if lake.is_remote() {
-        logs.is_none()
+        lake.existing_url(Table::Logs).await?.is_none()
     } else {
         !root.is_dir()
     };
@@ -108,24 +117,7 @@ pub async fn context(src: &Sources) -> Result<SessionContext> {
             lake.display()
         );
     }
-    for which in [Table::Logs, Table::Rejects, Table::Ingested] {
-        let opened = match logs.take() {
-            Some(t) if which == Table::Logs => Some(t),
-            _ => lake.open(which).await?,
-        };
-        let Some(table) = opened else {
-            continue;
-        };
-        table
-            .update_datafusion_session(&ctx.state())
-            .with_context(|| format!("preparing the {} table", which.name()))?;
-        let provider = table
-            .table_provider()
-            .await
-            .with_context(|| format!("reading the {} table", which.name()))?;
-        ctx.register_table(which.name(), provider)?;
-    }
-    Ok(ctx)
+    tables::LakeSchema::install(ctx, &lake).await
 }
 
 /// Plans and starts a query with its bound parameters; results stream.
@@ -145,7 +137,11 @@ pub async fn execute(
     sql: &str,
     params: Vec<(String, ScalarValue)>,
 ) -> Result<SendableRecordBatchStream> {
-    let plan = ctx.state().create_logical_plan(sql).await?;
+    let plan = ctx
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(tables::plain)?;
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -288,10 +284,10 @@ pub async fn in_memory(
 ) -> Result<()> {
     let partitions = ctx.copied_config().target_partitions().max(1);
     for name in ["logs", "rejects"] {
-        let Ok(table) = ctx.table(name).await else {
+        if !ctx.table_exist(name)? {
             continue;
-        };
-        let mut df = table;
+        }
+        let mut df = ctx.table(name).await.map_err(tables::plain)?;
         if name == "logs" {
             use datafusion::prelude::{col, lit};
             if let Some(s) = since.and_then(crate::civil::parse_date) {
