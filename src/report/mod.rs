@@ -424,9 +424,14 @@ async fn panel(
             .map(|c| cells(c.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         for (name, col) in columns.iter().zip(&cols) {
-            let numbers: Vec<f64> = col.iter().filter_map(Cell::number).collect();
-            if !numbers.is_empty() {
-                *totals.entry(name.clone()).or_insert(0.0) += numbers.iter().sum::<f64>();
+            // One running sum in row order, so that a total does not depend
+            // on where the batches of the result happen to end.
+            let mut numbers = col.iter().filter_map(Cell::number).peekable();
+            if numbers.peek().is_some() {
+                let total = totals.entry(name.clone()).or_insert(0.0);
+                for n in numbers {
+                    *total += n;
+                }
             }
         }
         if spec.rollup.is_none() {

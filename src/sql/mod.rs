@@ -40,6 +40,14 @@ pub struct Sources {
     pub enrich: crate::enrich::Options,
 }
 
+/// Rows per batch inside a session, unless `DATAFUSION_EXECUTION_BATCH_SIZE`
+/// says otherwise. The report's forty aggregations over the 2.1 GB bench
+/// lake took about a seventh less CPU at 65,536 rows than at DataFusion's
+/// 8,192 (fewer hash-table probes per call, fewer batches between
+/// operators); the three benchmark queries were the same within the noise,
+/// and 131,072 was no better.
+const BATCH_SIZE: usize = 65_536;
+
 /// Builds the session with every table registered.
 ///
 /// # Errors
@@ -48,10 +56,13 @@ pub struct Sources {
 pub async fn context(src: &Sources) -> Result<SessionContext> {
     // DATAFUSION_* variables tune the engine as DataFusion documents them
     // (DATAFUSION_EXECUTION_BATCH_SIZE=…); s3logs' own settings follow.
-    let config = SessionConfig::from_env()
+    let mut config = SessionConfig::from_env()
         .context("reading the DATAFUSION_* settings")?
         .with_information_schema(true)
         .with_target_partitions(rayon::current_num_threads().max(1));
+    if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() {
+        config = config.with_batch_size(BATCH_SIZE);
+    }
     let ctx = SessionContext::new_with_config(config);
     utc::register(&ctx);
     crate::enrich::register(&ctx, src.enrich.clone());
