@@ -121,6 +121,19 @@ fn a_record_dated_past_year_9999_is_rejected_and_the_lake_stays_readable() {
         "SELECT count(*) AS n FROM logs WHERE date_trunc('hour', request_time) = arrow_cast(253402297200000000, 'Timestamp(Microsecond, Some(\"UTC\"))')",
     );
     assert_eq!((code, csv.as_str()), (Some(0), "n\n1\n"), "{err}");
+    // And so do ad-hoc weeks, months, quarters and years of both ends.
+    let (code, csv, err) = count_query(
+        &lake,
+        "SELECT date_trunc('week', request_time) AS w, date_trunc('month', request_time) AS m, \
+         date_trunc('quarter', request_time) AS q, date_trunc('year', request_time) AS y \
+         FROM logs WHERE date IN (DATE '0001-01-01', DATE '9999-12-31') GROUP BY 1, 2, 3, 4 ORDER BY 1",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        csv,
+        "w,m,q,y\n0001-01-01T00:00:00Z,0001-01-01T00:00:00Z,0001-01-01T00:00:00Z,0001-01-01T00:00:00Z\n\
+         9999-12-27T00:00:00Z,9999-12-01T00:00:00Z,9999-10-01T00:00:00Z,9999-01-01T00:00:00Z\n"
+    );
     let page = dir.path().join("report.html");
     let out = s3logs(&[
         os("report"),

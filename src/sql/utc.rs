@@ -1,15 +1,19 @@
-//! `date_trunc` over UTC times at the speed of integer arithmetic.
+//! `date_trunc` over UTC times at the speed of integer arithmetic, for
+//! every year a timestamp holds.
 //!
 //! Every time in the lake is a `Timestamp(µs, "UTC")`. DataFusion's own
 //! `date_trunc` truncates a time with a zone through its calendar, one
 //! value at a time, even when the zone is UTC: on 3.5 million records
 //! `date_trunc('hour', request_time)` takes six times as long as the
-//! grouping that follows it. In UTC an hour, a day, a minute and a second
-//! are all fixed lengths, so truncating is `t - t.rem_euclid(unit)`, which
-//! is what DataFusion already does for times with no zone. [`DateTrunc`]
-//! does that for UTC too and hands every other case (other zones, weeks,
-//! months, scalars, time-of-day types) to DataFusion's function, so
-//! results, names, types and errors are DataFusion's.
+//! grouping that follows it. It also goes through nanoseconds, so it fails
+//! outside the years 1677 to 2262, and the lake holds the years 1 to 9999.
+//! In UTC an hour, a day, a minute and a second are all fixed lengths, so
+//! truncating is `t - t.rem_euclid(unit)`; a week (from Monday), a month, a
+//! quarter and a year start on a day found from the civil calendar.
+//! [`DateTrunc`] does that for UTC times and times with no zone, and hands
+//! every other case (other zones, shorter units, time-of-day
+//! types) to DataFusion's function, so results, names, types and errors
+//! are DataFusion's.
 
 use std::sync::Arc;
 
@@ -39,17 +43,44 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(DateTrunc { inner }));
 }
 
-/// The length of `granularity` in `unit`s, when it is a fixed length in
-/// UTC and at least one `unit` (a shorter one leaves the time as it is,
-/// which DataFusion's function does).
-fn unit_length(granularity: &str, unit: TimeUnit) -> Option<i64> {
+/// How a granularity truncates a UTC time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truncation {
+    /// A fixed length, in the time's units.
+    Fixed(i64),
+    /// To the first day of the time's week (from Monday), month, quarter
+    /// or year.
+    Calendar(Start),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// How `granularity` truncates times of `unit`, when it is by arithmetic:
+/// a fixed length in UTC of at least one `unit` (a shorter one leaves the
+/// time as it is, which DataFusion's function does), or a calendar start.
+fn truncation(granularity: &str, unit: TimeUnit) -> Option<Truncation> {
     let micros: i64 = match granularity.to_ascii_lowercase().as_str() {
         "day" => 86_400_000_000,
         "hour" => 3_600_000_000,
         "minute" => 60_000_000,
         "second" => 1_000_000,
+        "week" => return Some(Truncation::Calendar(Start::Week)),
+        "month" => return Some(Truncation::Calendar(Start::Month)),
+        "quarter" => return Some(Truncation::Calendar(Start::Quarter)),
+        "year" => return Some(Truncation::Calendar(Start::Year)),
         _ => return None,
     };
+    in_units(micros, unit).map(Truncation::Fixed)
+}
+
+/// `micros` microseconds in `unit`s.
+fn in_units(micros: i64, unit: TimeUnit) -> Option<i64> {
     match unit {
         TimeUnit::Second => Some(micros / 1_000_000),
         TimeUnit::Millisecond => Some(micros / 1_000),
@@ -58,20 +89,56 @@ fn unit_length(granularity: &str, unit: TimeUnit) -> Option<i64> {
     }
 }
 
+/// The first day of the week, month, quarter or year of `day` (days since
+/// 1970-01-01, a Thursday).
+fn start_day(day: i64, start: Start) -> i64 {
+    let (y, m, _) = crate::civil::civil_from_days(day);
+    match start {
+        Start::Week => day - (day + 3).rem_euclid(7),
+        Start::Month => crate::civil::days_from_civil(y, m, 1),
+        Start::Quarter => crate::civil::days_from_civil(y, (m - 1) / 3 * 3 + 1, 1),
+        Start::Year => crate::civil::days_from_civil(y, 1, 1),
+    }
+}
+
 fn is_utc(zone: &str) -> bool {
     matches!(zone, "UTC" | "utc" | "+00:00" | "Z" | "Etc/UTC")
 }
 
-fn truncate<T: ArrowTimestampType>(array: &dyn Array, unit: i64) -> Option<ColumnarValue> {
+/// `array` truncated, or `None` when a start falls outside what its type
+/// holds (nanoseconds hold 1677 to 2262 only; DataFusion says why).
+fn truncate<T: ArrowTimestampType>(
+    array: &dyn Array,
+    how: Truncation,
+    unit: TimeUnit,
+) -> Option<ColumnarValue> {
     let array = array.as_primitive_opt::<T>()?;
-    let truncated: PrimitiveArray<T> = PrimitiveArray::new(
-        array
-            .values()
-            .iter()
-            .map(|t| t - t.rem_euclid(unit))
-            .collect(),
-        array.nulls().cloned(),
-    );
+    let values: Option<Vec<i64>> = match how {
+        Truncation::Fixed(length) => Some(
+            array
+                .values()
+                .iter()
+                .map(|t| t - t.rem_euclid(length))
+                .collect(),
+        ),
+        Truncation::Calendar(start) => {
+            let per_day = in_units(crate::civil::MICROS_PER_DAY, unit)?;
+            // Null slots hold any value: truncate them as zero.
+            let valid = |i: usize| array.is_valid(i);
+            array
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| {
+                    if !valid(i) {
+                        return Some(0);
+                    }
+                    start_day(t.div_euclid(per_day), start).checked_mul(per_day)
+                })
+                .collect()
+        }
+    };
+    let truncated: PrimitiveArray<T> = PrimitiveArray::new(values?.into(), array.nulls().cloned());
     let zone = match array.data_type() {
         DataType::Timestamp(_, zone) => zone.clone(),
         _ => None,
@@ -83,12 +150,13 @@ fn truncate<T: ArrowTimestampType>(array: &dyn Array, unit: i64) -> Option<Colum
 
 /// The truncated array, when this is a case done by arithmetic.
 fn by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
-    let [
-        ColumnarValue::Scalar(granularity),
-        ColumnarValue::Array(times),
-    ] = args.args.as_slice()
-    else {
+    let [ColumnarValue::Scalar(granularity), times] = args.args.as_slice() else {
         return None;
+    };
+    // A constant time (folded before the query runs) as an array of one.
+    let (times, scalar) = match times {
+        ColumnarValue::Array(a) => (Arc::clone(a), false),
+        ColumnarValue::Scalar(v) => (v.to_array().ok()?, true),
     };
     let granularity = match granularity {
         ScalarValue::Utf8(Some(g))
@@ -96,18 +164,25 @@ fn by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
         | ScalarValue::LargeUtf8(Some(g)) => g,
         _ => return None,
     };
-    let DataType::Timestamp(unit, Some(zone)) = times.data_type() else {
+    let DataType::Timestamp(unit, zone) = times.data_type() else {
         return None;
     };
-    if !is_utc(zone) {
+    if zone.as_deref().is_some_and(|z| !is_utc(z)) {
         return None;
     }
-    let length = unit_length(granularity, *unit)?;
-    match unit {
-        TimeUnit::Second => truncate::<TimestampSecondType>(times, length),
-        TimeUnit::Millisecond => truncate::<TimestampMillisecondType>(times, length),
-        TimeUnit::Microsecond => truncate::<TimestampMicrosecondType>(times, length),
-        TimeUnit::Nanosecond => truncate::<TimestampNanosecondType>(times, length),
+    let how = truncation(granularity, *unit)?;
+    let times = times.as_ref();
+    let done = match unit {
+        TimeUnit::Second => truncate::<TimestampSecondType>(times, how, *unit),
+        TimeUnit::Millisecond => truncate::<TimestampMillisecondType>(times, how, *unit),
+        TimeUnit::Microsecond => truncate::<TimestampMicrosecondType>(times, how, *unit),
+        TimeUnit::Nanosecond => truncate::<TimestampNanosecondType>(times, how, *unit),
+    }?;
+    match (done, scalar) {
+        (ColumnarValue::Array(a), true) => ScalarValue::try_from_array(&a, 0)
+            .ok()
+            .map(ColumnarValue::Scalar),
+        (done, _) => Some(done),
     }
 }
 
@@ -185,8 +260,10 @@ mod tests {
             "day",
             "week",
             "month",
+            "quarter",
             "year",
             "HOUR",
+            "Month",
             "millisecond",
         ] {
             for (source, cast) in [
@@ -201,20 +278,25 @@ mod tests {
                     "arrow_cast(t, 'Timestamp(Microsecond, Some(\"Asia/Kathmandu\"))')",
                 ),
             ] {
-                // Nanoseconds hold only 1677 to 2262.
-                let within = if source == "ns" {
-                    " WHERE us BETWEEN -2208988800000000 AND 7258118400000000"
+                // Nanoseconds hold only 1677 to 2262, and DataFusion's
+                // function fails outside them on every type, so each case
+                // is asked of the times within them too.
+                let within = " WHERE us BETWEEN -2208988800000000 AND 7258118400000000";
+                let filters: &[&str] = if source == "ns" {
+                    &[within]
                 } else {
-                    ""
+                    &["", within]
                 };
-                let sql = format!(
-                    "SELECT date_trunc('{g}', {cast}) AS d, arrow_typeof(date_trunc('{g}', {cast})) AS ty FROM ({times}){within}"
-                );
-                let (ours, theirs) = (run(&fast, &sql).await, run(&plain, &sql).await);
-                // DataFusion's fails on years 1 and 9999 in UTC, and on
-                // weeks, months and years outside 1677 to 2262 anywhere.
-                if theirs.is_ok() {
-                    assert_eq!(ours, theirs, "{g}, {source}");
+                for filter in filters {
+                    let sql = format!(
+                        "SELECT date_trunc('{g}', {cast}) AS d, arrow_typeof(date_trunc('{g}', {cast})) AS ty FROM ({times}){filter}"
+                    );
+                    let (ours, theirs) = (run(&fast, &sql).await, run(&plain, &sql).await);
+                    if filter.is_empty() && theirs.is_err() {
+                        // Years 1 and 9999, which DataFusion's cannot reach.
+                        continue;
+                    }
+                    assert_eq!(ours, theirs, "{g}, {source}, {filter}");
                 }
             }
         }
@@ -223,17 +305,81 @@ mod tests {
         assert!(text.contains("2024-03-01T13:00:00Z"), "{text}");
         assert!(text.contains("9999-12-31T23:00:00Z"), "{text}");
         assert!(text.contains("0001-01-01T00:00:00Z"), "{text}");
+        // Calendar starts in years DataFusion's own function cannot reach:
+        // 9999-12-31 is a Friday, 0001-01-01 a Monday.
+        for (g, want) in [
+            (
+                "week",
+                [
+                    "0001-01-01T00:00:00Z",
+                    "9999-12-27T00:00:00Z",
+                    "2024-02-26T00:00:00Z",
+                ],
+            ),
+            (
+                "month",
+                [
+                    "0001-01-01T00:00:00Z",
+                    "9999-12-01T00:00:00Z",
+                    "2024-03-01T00:00:00Z",
+                ],
+            ),
+            (
+                "quarter",
+                [
+                    "0001-01-01T00:00:00Z",
+                    "9999-10-01T00:00:00Z",
+                    "2024-01-01T00:00:00Z",
+                ],
+            ),
+            (
+                "year",
+                [
+                    "0001-01-01T00:00:00Z",
+                    "9999-01-01T00:00:00Z",
+                    "2024-01-01T00:00:00Z",
+                ],
+            ),
+        ] {
+            let sql = format!("SELECT date_trunc('{g}', t) AS d FROM ({times})");
+            let text = rows(&fast, &sql).await;
+            for w in want {
+                assert!(text.contains(w), "{g}: {text}");
+            }
+            assert!(
+                run(&plain, &sql).await.is_err(),
+                "DataFusion reaches {g} now"
+            );
+        }
+        // A constant, which is folded before the query runs.
+        let sql = "SELECT date_trunc('month', arrow_cast(253402300799999999, 'Timestamp(Microsecond, Some(\"UTC\"))')) AS d";
+        assert!(rows(&fast, sql).await.contains("9999-12-01T00:00:00Z"));
+        // Before 1970, and no zone at all.
+        let sql = "SELECT date_trunc('week', arrow_cast(t, 'Timestamp(Microsecond, None)')) AS d \
+             FROM (SELECT arrow_cast(-1, 'Timestamp(Microsecond, Some(\"UTC\"))') AS t)";
+        assert!(rows(&fast, sql).await.contains("1969-12-29T00:00:00"));
     }
 
     #[test]
-    fn only_fixed_lengths_in_utc_are_arithmetic() {
+    fn fixed_lengths_and_calendar_starts_are_arithmetic() {
+        use Truncation::{Calendar, Fixed};
         assert_eq!(
-            unit_length("Hour", TimeUnit::Microsecond),
-            Some(3_600_000_000)
+            truncation("Hour", TimeUnit::Microsecond),
+            Some(Fixed(3_600_000_000))
         );
-        assert_eq!(unit_length("day", TimeUnit::Second), Some(86_400));
-        assert_eq!(unit_length("week", TimeUnit::Microsecond), None);
-        assert_eq!(unit_length("month", TimeUnit::Microsecond), None);
+        assert_eq!(truncation("day", TimeUnit::Second), Some(Fixed(86_400)));
+        assert_eq!(
+            truncation("week", TimeUnit::Microsecond),
+            Some(Calendar(Start::Week))
+        );
+        assert_eq!(truncation("millisecond", TimeUnit::Second), None);
         assert!(is_utc("UTC") && is_utc("+00:00") && !is_utc("Europe/Paris"));
+        // 1970-01-01 was a Thursday; 1969-12-29 (day -3) a Monday.
+        assert_eq!(start_day(0, Start::Week), -3);
+        assert_eq!(start_day(-3, Start::Week), -3);
+        assert_eq!(start_day(-4, Start::Week), -10);
+        assert_eq!(start_day(45, Start::Month), 31);
+        assert_eq!(start_day(100, Start::Quarter), 90);
+        assert_eq!(start_day(364, Start::Year), 0);
     }
 }
