@@ -110,17 +110,19 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
         );
     };
     let lake = Lake::at(root, &src.selection.s3)?;
-    // On S3 the lake exists when its logs table does.
-    let missing = if lake.is_remote() {
-        lake.existing_url(Table::Logs).await?.is_none()
-    } else {
-        !root.is_dir()
-    };
-    if missing {
-        bail!(
+    let no_lake = || {
+        anyhow::anyhow!(
             "no lake at {}: ingest logs first (s3logs ingest LOGS --lake {0}), or use --raw",
             lake.display()
-        );
+        )
+    };
+    if !lake.is_remote() && !root.is_dir() {
+        return Err(no_lake());
+    }
+    let found = tables::LakeSchema::install(ctx, &lake).await?;
+    // On S3 the lake exists when its logs table does.
+    if lake.is_remote() && !found.contains(&Table::Logs) {
+        return Err(no_lake());
     }
     if lake.has_pending_runs().await? {
         eprintln!(
@@ -128,7 +130,7 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
             lake.display()
         );
     }
-    tables::LakeSchema::install(ctx, &lake).await
+    Ok(())
 }
 
 /// Plans and starts a query with its bound parameters; results stream.

@@ -73,18 +73,21 @@ pub fn plain(e: DataFusionError) -> anyhow::Error {
 
 impl LakeSchema {
     /// Makes `ctx`'s default schema the lake's: its `logs`, `rejects` and
-    /// `ingested` tables, those that exist, opened when first named.
+    /// `ingested` tables, those that exist, opened when first named. Says
+    /// which exist.
     ///
     /// # Errors
     ///
     /// The lake cannot be listed, or a table's location is invalid.
-    pub async fn install(ctx: &SessionContext, lake: &Lake) -> anyhow::Result<()> {
+    pub async fn install(ctx: &SessionContext, lake: &Lake) -> anyhow::Result<Vec<Table>> {
         let schema = Arc::new(Self::default());
         let state = ctx.state();
+        let mut found = Vec::new();
         for which in [Table::Logs, Table::Rejects, Table::Ingested] {
             let Some(url) = lake.existing_url(which).await? else {
                 continue;
             };
+            found.push(which);
             // As `deltalake::open_table` builds it, without loading it.
             let unloaded = deltalake::table::builder::parse_table_uri(url.as_str())
                 .and_then(deltalake::DeltaTableBuilder::from_url)
@@ -107,7 +110,7 @@ impl LakeSchema {
             .catalog(&options.catalog.default_catalog)
             .ok_or_else(|| anyhow::anyhow!("the session has no default catalog"))?;
         catalog.register_schema(&options.catalog.default_schema, schema)?;
-        Ok(())
+        Ok(found)
     }
 
     fn lake_tables(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LakeTable>>> {
