@@ -66,7 +66,7 @@ enum Start {
 /// time as it is, which DataFusion's function does), or a calendar start.
 fn truncation(granularity: &str, unit: TimeUnit) -> Option<Truncation> {
     let micros: i64 = match granularity.to_ascii_lowercase().as_str() {
-        "day" => 86_400_000_000,
+        "day" => crate::civil::MICROS_PER_DAY,
         "hour" => 3_600_000_000,
         "minute" => 60_000_000,
         "second" => 1_000_000,
@@ -107,11 +107,7 @@ fn is_utc(zone: &str) -> bool {
 
 /// `array` truncated, or `None` when a start falls outside what its type
 /// holds (nanoseconds hold 1677 to 2262 only; DataFusion says why).
-fn truncate<T: ArrowTimestampType>(
-    array: &dyn Array,
-    how: Truncation,
-    unit: TimeUnit,
-) -> Option<ColumnarValue> {
+fn truncate<T: ArrowTimestampType>(array: &dyn Array, how: Truncation) -> Option<ColumnarValue> {
     let array = array.as_primitive_opt::<T>()?;
     let values: Option<Vec<i64>> = match how {
         Truncation::Fixed(length) => Some(
@@ -122,18 +118,15 @@ fn truncate<T: ArrowTimestampType>(
                 .collect(),
         ),
         Truncation::Calendar(start) => {
-            let per_day = in_units(crate::civil::MICROS_PER_DAY, unit)?;
+            let per_day = in_units(crate::civil::MICROS_PER_DAY, T::UNIT)?;
             // Null slots hold any value: truncate them as zero.
-            let valid = |i: usize| array.is_valid(i);
             array
                 .values()
                 .iter()
                 .enumerate()
-                .map(|(i, &t)| {
-                    if !valid(i) {
-                        return Some(0);
-                    }
-                    start_day(t.div_euclid(per_day), start).checked_mul(per_day)
+                .map(|(i, &t)| match array.is_valid(i) {
+                    true => start_day(t.div_euclid(per_day), start).checked_mul(per_day),
+                    false => Some(0),
                 })
                 .collect()
         }
@@ -173,10 +166,10 @@ fn by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
     let how = truncation(granularity, *unit)?;
     let times = times.as_ref();
     let done = match unit {
-        TimeUnit::Second => truncate::<TimestampSecondType>(times, how, *unit),
-        TimeUnit::Millisecond => truncate::<TimestampMillisecondType>(times, how, *unit),
-        TimeUnit::Microsecond => truncate::<TimestampMicrosecondType>(times, how, *unit),
-        TimeUnit::Nanosecond => truncate::<TimestampNanosecondType>(times, how, *unit),
+        TimeUnit::Second => truncate::<TimestampSecondType>(times, how),
+        TimeUnit::Millisecond => truncate::<TimestampMillisecondType>(times, how),
+        TimeUnit::Microsecond => truncate::<TimestampMicrosecondType>(times, how),
+        TimeUnit::Nanosecond => truncate::<TimestampNanosecondType>(times, how),
     }?;
     match (done, scalar) {
         (ColumnarValue::Array(a), true) => ScalarValue::try_from_array(&a, 0)
