@@ -210,6 +210,118 @@ fn a_query_opens_only_the_tables_it_names() {
     }
 }
 
+/// The queries that read the daily views, and the views themselves.
+const OVER_VIEWS: &[&str] = &[
+    "billing/cost_estimate",
+    "clients/countries",
+    "clients/networks",
+    "clients/new_origins",
+    "audit/cross_account",
+    "report/top_operations",
+    "report/replaced_utf8",
+    "SELECT * FROM daily_billing ORDER BY date, bucket, prefix, requester",
+    "SELECT * FROM daily_origins ORDER BY date, requester, ip_class, country, asn",
+    "SELECT * FROM daily_requesters WHERE date >= DATE '2024-03-02' \
+     ORDER BY date, bucket, requester, operation",
+];
+
+/// Each query of [`OVER_VIEWS`] on the lake, as CSV.
+fn over_views(lake: &Path) -> Vec<String> {
+    let lake = lake.display().to_string();
+    OVER_VIEWS
+        .iter()
+        .map(|q| {
+            let (code, out, err) = query(&[q, "--lake", &lake, "--format", "csv"]);
+            assert_eq!(code, 0, "{q}: {err}");
+            out
+        })
+        .collect()
+}
+
+/// The same over raw files, where nothing is kept.
+fn over_views_raw(logs: &Path) -> Vec<String> {
+    let raw = logs.display().to_string();
+    OVER_VIEWS
+        .iter()
+        .map(|q| {
+            let (code, out, err) = query(&[q, "--raw", &raw, "--format", "csv"]);
+            assert_eq!(code, 0, "{q}: {err}");
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn daily_views_are_kept_per_day_and_follow_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (logs, lake) = (dir.path().join("logs"), dir.path().join("lake"));
+    // The first run ingests the photos-prod objects delivered at hour 01.
+    let photos = sample_logs().join("simple-prefix/photos-prod");
+    let names: Vec<_> = std::fs::read_dir(&photos)
+        .expect("sample")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    let first = logs.join("photos-prod");
+    std::fs::create_dir_all(&first).expect("mkdir");
+    for n in names
+        .iter()
+        .filter(|n| n.to_string_lossy().contains("-01-"))
+    {
+        std::fs::copy(photos.join(n), first.join(n)).expect("copy");
+    }
+    let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
+    assert!(out.status.success());
+    let before = over_views(&lake);
+    assert_eq!(before, over_views_raw(&logs), "the first run's views");
+    let kept = lake.join("_s3logs/views/daily_requesters");
+    let entries = std::fs::read_dir(&kept)
+        .expect("the views' days are kept")
+        .count();
+    assert!(entries >= 3, "{entries} days kept");
+    // Read back, not computed: the same answers.
+    assert_eq!(over_views(&lake), before, "read back");
+    // A second run adds objects to the same days (and the other folders).
+    for n in names.iter().filter(|n| !first.join(n).exists()) {
+        std::fs::copy(photos.join(n), first.join(n)).expect("copy");
+    }
+    copy_dir(
+        &sample_logs().join("partitioned-prefix"),
+        &logs.join("partitioned-prefix"),
+    );
+    let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
+    assert!(out.status.success());
+    let after = over_views(&lake);
+    assert_ne!(after, before, "the new records changed the views");
+    assert_eq!(after, over_views_raw(&logs), "kept days follow a new run");
+    // A torn or foreign entry is a miss, never an answer.
+    for e in std::fs::read_dir(&kept).expect("kept") {
+        std::fs::write(e.expect("entry").path(), b"ARROW1 torn").expect("tear");
+    }
+    assert_eq!(over_views(&lake), after, "torn entries are computed again");
+    // A lake that cannot be written still answers, and says so.
+    let ro = dir.path().join("ro");
+    copy_dir(&lake, &ro);
+    std::fs::remove_dir_all(ro.join("_s3logs/views")).expect("rm");
+    std::fs::write(
+        ro.join("_s3logs/views"),
+        b"a file where the folder would be",
+    )
+    .expect("block");
+    let (code, out, err) = query(&[
+        OVER_VIEWS[0],
+        "--lake",
+        &ro.display().to_string(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, after[0]);
+    assert!(
+        err.contains("daily views of") && err.contains("not kept"),
+        "{err}"
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {

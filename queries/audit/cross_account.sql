@@ -4,8 +4,9 @@
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: owner_account text - the bucket owner's account id ('-' lists every account)
 WITH by_requester AS (
-  SELECT bucket, requester, count(*) AS requests, count(DISTINCT operation) AS operations
-  FROM logs
+  -- From the daily view daily_requesters (kept per day).
+  SELECT bucket, requester, sum(requests) AS requests, count(DISTINCT operation) AS operations
+  FROM daily_requesters
   WHERE date BETWEEN $since AND $until AND requester IS NOT NULL
   GROUP BY 1, 2
 ), r AS (

@@ -2,39 +2,11 @@
 -- description: Request charges (Tier 1 and Tier 2 per 1,000, by the classes of billing/requests_by_class) and internet egress, priced from the pricing table (--pricing, default us-east-1 S3 Standard). Internet egress leaves out private addresses, AWS's own requests and, with --ip-ranges, every AWS address (CloudFront, same- and other-region AWS; see billing/transfer_out), and basis says which was used. Egress is priced per calendar month through the tiers (the first 100 GB of a month free) and shared out by bytes. An estimate: the logs are best effort, the free tier is shared with other AWS services, and storage is not included.
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
-WITH classified AS (
-  SELECT date, bucket,
-         CASE WHEN strpos(key, '/') > 0 THEN split_part(key, '/', 1) || '/' ELSE '' END AS prefix,
-         coalesce(requester, 'anonymous') AS requester,
-         CASE
-           WHEN http_status >= 500 THEN 'not_billed'
-           WHEN operation IN ('REST.COPY.OBJECT_GET', 'BATCH.DELETE.OBJECT') THEN 'not_billed'
-           WHEN operation LIKE 'S3.%' THEN 'not_billed'
-           WHEN operation LIKE 'REST.DELETE.%' OR operation = 'REST.POST.MULTI_OBJECT_DELETE' THEN 'free'
-           WHEN operation LIKE 'REST.PUT.%' OR operation LIKE 'REST.COPY.%' OR operation LIKE 'REST.POST.%'
-             OR operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS', 'REST.GET.UPLOADS', 'REST.GET.UPLOAD', 'REST.GET.SERVICE')
-             THEN 'tier1'
-           ELSE 'tier2'
-         END AS class,
-         CASE
-           WHEN remote_ip IS NULL THEN 0
-           WHEN ip_class(remote_ip) IN ('private', 'loopback', 'shared') THEN 0
-           WHEN requester LIKE 'svc:%' OR requester = 'AmazonS3' THEN 0
-           -- With --ip-ranges: AWS addresses are not internet egress
-           -- (CloudFront origin fetches and same-region transfer are free;
-           -- inter-region transfer is priced apart and not counted here).
-           WHEN ip_cloud_provider(remote_ip) = 'aws' THEN 0
-           ELSE coalesce(bytes_sent, 0)
-         END AS internet_bytes
-  FROM logs
+WITH grouped AS (
+  -- Classes and internet bytes from the daily view daily_billing.
+  SELECT date, bucket, prefix, requester, tier1_requests, tier2_requests, internet_bytes
+  FROM daily_billing
   WHERE date BETWEEN $since AND $until
-), grouped AS (
-  SELECT date, bucket, prefix, requester,
-         sum(CASE WHEN class = 'tier1' THEN 1 ELSE 0 END) AS tier1_requests,
-         sum(CASE WHEN class = 'tier2' THEN 1 ELSE 0 END) AS tier2_requests,
-         sum(internet_bytes) AS internet_bytes
-  FROM classified
-  GROUP BY 1, 2, 3, 4
 ), monthly AS (
   -- The month's internet egress beside each group (grouped is read once).
   SELECT date, bucket, prefix, requester, tier1_requests, tier2_requests, internet_bytes,

@@ -4,11 +4,11 @@
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: min_days int 3 days of earlier activity a requester needs to have a baseline
 WITH seen AS (
-  SELECT coalesce(requester, 'anonymous') AS requester, date,
-         ip_country(remote_ip) AS country, CAST(ip_asn(remote_ip) AS STRING) AS asn,
-         ip_as_name(remote_ip) AS as_name, count(*) AS requests
-  FROM logs
-  WHERE date BETWEEN $since AND $until AND ip_class(remote_ip) = 'public'
+  -- From the daily view daily_origins (kept per day).
+  SELECT requester, date, country, CAST(asn AS STRING) AS asn, as_name,
+         sum(requests) AS requests
+  FROM daily_origins
+  WHERE date BETWEEN $since AND $until AND ip_class = 'public'
   GROUP BY 1, 2, 3, 4, 5
 ), tagged AS (
   -- Each row of seen three times: as its country, as its network, and as

@@ -49,6 +49,38 @@ pub struct Options {
     pub geo_dir: Option<PathBuf>,
 }
 
+impl Options {
+    /// What the functions would read, as text that changes when the data
+    /// does: each file's path, size and modification time (the range
+    /// files, the `.mmdb` files, and what the data folder holds). The
+    /// daily views key their days on it ([`crate::sql::views`]).
+    pub fn fingerprint(&self) -> String {
+        let mut files: Vec<PathBuf> = self.ip_ranges.iter().chain(&self.geoip).cloned().collect();
+        if let Some(dir) = self.geo_dir.clone().or_else(geo::default_dir)
+            && let Ok(entries) = std::fs::read_dir(&dir)
+        {
+            let mut inside: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            inside.sort();
+            files.extend(inside);
+        }
+        let mut out = String::new();
+        for f in files {
+            let (size, modified) = match std::fs::metadata(&f) {
+                Ok(m) => (
+                    m.len(),
+                    m.modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos()),
+                ),
+                Err(_) => (0, 0),
+            };
+            out.push_str(&format!("{} {size} {modified}; ", f.display()));
+        }
+        out
+    }
+}
+
 /// The functions, with one line each, for `s3logs queries`.
 pub const FUNCTIONS: &[(&str, &str)] = &[
     (

@@ -678,6 +678,27 @@ impl Lake {
         }
     }
 
+    /// Replaces a file of the lake's caches (`_s3logs/NAME`, NAME may hold
+    /// folders) at once, without the lock: a temporary file of this
+    /// process renamed over it, or one PUT. A cache's bytes are fixed by
+    /// their key, so two writers of one name write the same bytes or
+    /// different keys, and a torn or stale file is only a miss.
+    ///
+    /// # Errors
+    ///
+    /// The write failed.
+    pub async fn write_cache(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return r.put(&format!("_s3logs/{name}"), bytes).await;
+        }
+        let path = self.meta_dir().join(name);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))
+    }
+
     /// Writes the manifest of a run about to commit (its files published).
     ///
     /// # Errors

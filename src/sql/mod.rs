@@ -8,6 +8,7 @@ pub mod queries;
 pub mod raw;
 pub mod tables;
 pub mod utc;
+pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ async fn raw_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
         bail!("{}: {}", m.source, m.error);
     }
     let objects: Arc<[crate::source::Object]> = found.objects.into();
+    // The views, computed once per range; the raw tables beside them.
+    tables::LakeSchema::install(ctx, None, String::new()).await?;
     for kind in [raw::RawKind::Logs, raw::RawKind::Rejects] {
         let name = match kind {
             raw::RawKind::Logs => "logs",
@@ -109,7 +112,7 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
             "no lake given: use --lake DIR (or S3LOGS_LAKE), or --raw PATH to read log files directly"
         );
     };
-    let lake = Lake::at(root, &src.selection.s3)?;
+    let lake = Arc::new(Lake::at(root, &src.selection.s3)?);
     let no_lake = || {
         anyhow::anyhow!(
             "no lake at {}: ingest logs first (s3logs ingest LOGS --lake {0}), or use --raw",
@@ -119,7 +122,8 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
     if !lake.is_remote() && !root.is_dir() {
         return Err(no_lake());
     }
-    let found = tables::LakeSchema::install(ctx, &lake).await?;
+    let found =
+        tables::LakeSchema::install(ctx, Some(Arc::clone(&lake)), src.enrich.fingerprint()).await?;
     // On S3 the lake exists when its logs table does.
     if lake.is_remote() && !found.contains(&Table::Logs) {
         return Err(no_lake());

@@ -21,6 +21,7 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use tokio::sync::OnceCell;
 
+use super::views;
 use crate::lake::{Lake, Table};
 
 /// The default schema of a session over a lake.
@@ -28,14 +29,23 @@ use crate::lake::{Lake, Table};
 pub struct LakeSchema {
     memory: MemorySchemaProvider,
     lake: RwLock<BTreeMap<String, Arc<LakeTable>>>,
+    views: BTreeMap<String, Arc<ViewSlot>>,
 }
 
 /// A table of the lake, opened on first use.
-struct LakeTable {
+pub struct LakeTable {
     which: Table,
     /// Built, with its object store known to the session, but not loaded.
     unloaded: DeltaTable,
-    opened: OnceCell<Arc<dyn TableProvider>>,
+    opened: OnceCell<(DeltaTable, Arc<dyn TableProvider>)>,
+}
+
+/// A daily view ([`views`]), planned when first named.
+#[derive(Debug)]
+struct ViewSlot {
+    view: super::queries::Query,
+    store: Option<Arc<views::Store>>,
+    built: OnceCell<Arc<dyn TableProvider>>,
 }
 
 impl fmt::Debug for LakeTable {
@@ -79,11 +89,21 @@ impl LakeSchema {
     /// # Errors
     ///
     /// The lake cannot be listed, or a table's location is invalid.
-    pub async fn install(ctx: &SessionContext, lake: &Lake) -> anyhow::Result<Vec<Table>> {
-        let schema = Arc::new(Self::default());
+    pub async fn install(
+        ctx: &SessionContext,
+        lake: Option<Arc<Lake>>,
+        enrichment: String,
+    ) -> anyhow::Result<Vec<Table>> {
+        let mut schema = Self::default();
         let state = ctx.state();
         let mut found = Vec::new();
-        for which in [Table::Logs, Table::Rejects, Table::Ingested] {
+        let tables = if lake.is_some() {
+            &[Table::Logs, Table::Rejects, Table::Ingested][..]
+        } else {
+            &[]
+        };
+        for &which in tables {
+            let Some(lake) = &lake else { break };
             let Some(url) = lake.existing_url(which).await? else {
                 continue;
             };
@@ -105,6 +125,26 @@ impl LakeSchema {
                 }),
             );
         }
+        // The views keep their days in the lake when its logs exist.
+        let store = match (&lake, schema.lake_tables().get(Table::Logs.name())) {
+            (Some(lake), Some(logs)) => Some(Arc::new(views::Store {
+                lake: Arc::clone(lake),
+                logs: Arc::clone(logs),
+                enrichment,
+            })),
+            _ => None,
+        };
+        for view in views::all()? {
+            schema.views.insert(
+                view.name.clone(),
+                Arc::new(ViewSlot {
+                    view,
+                    store: store.clone(),
+                    built: OnceCell::new(),
+                }),
+            );
+        }
+        let schema = Arc::new(schema);
         let options = state.config_options();
         let catalog = ctx
             .catalog(&options.catalog.default_catalog)
@@ -124,6 +164,13 @@ impl LakeSchema {
 
 impl LakeTable {
     async fn open(&self) -> Result<Arc<dyn TableProvider>> {
+        self.loaded()
+            .await
+            .map(|(_, provider)| Arc::clone(provider))
+    }
+
+    /// The table as the session reads it, loaded once.
+    async fn loaded(&self) -> Result<&(DeltaTable, Arc<dyn TableProvider>)> {
         let opened = self.opened.get_or_try_init(|| async {
             let name = self.which.name();
             let mut table = self.unloaded.clone();
@@ -132,15 +179,68 @@ impl LakeTable {
                 .load()
                 .await
                 .map_err(|e| OpenError(format!("opening the {name} table at {url}: {e}")))?;
-            table
+            let provider = table
                 .table_provider()
                 .await
-                .map_err(|e| OpenError(format!("reading the {name} table: {e}")))
+                .map_err(|e| OpenError(format!("reading the {name} table: {e}")))?;
+            Ok::<_, OpenError>((table, provider))
         });
         opened
             .await
-            .cloned()
             .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// The files of each day of the loaded table, one line per file (path,
+    /// size, deletion vector) in path order: what keys a day of a view.
+    /// `None` when a file has no date to place it by.
+    pub async fn files_by_day(&self) -> Result<Option<BTreeMap<i32, String>>> {
+        use futures::TryStreamExt;
+        let (table, _) = self.loaded().await?;
+        let files: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut lines: Vec<(i32, String)> = Vec::with_capacity(files.len());
+        for f in &files {
+            let day = f
+                .partition_values_map()
+                .get(crate::schema::DATE)
+                .and_then(|d| d.as_deref().and_then(crate::civil::parse_date));
+            let Some(day) = day else { return Ok(None) };
+            let dv = f
+                .deletion_vector_descriptor()
+                .map(|d| {
+                    format!(
+                        "{:?}:{}@{:?}+{}#{}",
+                        d.storage_type,
+                        d.path_or_inline_dv,
+                        d.offset,
+                        d.size_in_bytes,
+                        d.cardinality
+                    )
+                })
+                .unwrap_or_default();
+            lines.push((day, format!("{} {} {dv}\n", f.path(), f.size())));
+        }
+        lines.sort();
+        let mut days: BTreeMap<i32, String> = BTreeMap::new();
+        for (day, line) in lines {
+            days.entry(day).or_default().push_str(&line);
+        }
+        Ok(Some(days))
+    }
+}
+
+impl ViewSlot {
+    async fn table(&self) -> Result<Arc<dyn TableProvider>> {
+        self.built
+            .get_or_try_init(|| async {
+                let view = views::DailyView::new(self.view.clone(), self.store.clone()).await?;
+                Ok::<_, DataFusionError>(Arc::new(view) as Arc<dyn TableProvider>)
+            })
+            .await
+            .cloned()
     }
 }
 
@@ -151,6 +251,7 @@ impl SchemaProvider for LakeSchema {
         names.extend(
             self.lake_tables()
                 .keys()
+                .chain(self.views.keys())
                 .filter(|n| !self.memory.table_exist(n))
                 .cloned(),
         );
@@ -165,7 +266,10 @@ impl SchemaProvider for LakeSchema {
         let lake = self.lake_tables().get(name).cloned();
         match lake {
             Some(t) => t.open().await.map(Some),
-            None => Ok(None),
+            None => match self.views.get(name) {
+                Some(v) => v.table().await.map(Some),
+                None => Ok(None),
+            },
         }
     }
 
@@ -174,6 +278,9 @@ impl SchemaProvider for LakeSchema {
             return Ok(Some(t.table_type()));
         }
         // Listing the tables opens none of them.
+        if self.views.contains_key(name) && !self.lake_tables().contains_key(name) {
+            return Ok(Some(TableType::View));
+        }
         Ok(self
             .lake_tables()
             .contains_key(name)
@@ -195,10 +302,12 @@ impl SchemaProvider for LakeSchema {
         Ok(self
             .lake_tables_mut()
             .remove(name)
-            .and_then(|t| t.opened.get().cloned()))
+            .and_then(|t| t.opened.get().map(|(_, p)| Arc::clone(p))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.memory.table_exist(name) || self.lake_tables().contains_key(name)
+        self.memory.table_exist(name)
+            || self.lake_tables().contains_key(name)
+            || self.views.contains_key(name)
     }
 }
