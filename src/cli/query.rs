@@ -155,6 +155,14 @@ pub fn list(_args: QueriesArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
+        "Daily views (tables in every query, kept in the lake per day; see the README's \"Daily views\"):"
+    )?;
+    for v in s3logs::sql::views::all()? {
+        writeln!(out, "    {:<24} {}", v.name, v.title)?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
         "SQL functions (in every query; see the README's \"Who is behind a request\"):"
     )?;
     for (signature, doc) in s3logs::enrich::FUNCTIONS {
