@@ -225,27 +225,15 @@ const OVER_VIEWS: &[&str] = &[
      ORDER BY date, bucket, requester, operation",
 ];
 
-/// Each query of [`OVER_VIEWS`] on the lake, as CSV.
-fn over_views(lake: &Path) -> Vec<String> {
-    let lake = lake.display().to_string();
+/// Each query of [`OVER_VIEWS`] as CSV, over `--lake DIR` or `--raw PATH`
+/// (where nothing is kept).
+fn over_views(source: &str, path: &Path) -> Vec<String> {
+    let path = path.display().to_string();
     OVER_VIEWS
         .iter()
         .map(|q| {
-            let (code, out, err) = query(&[q, "--lake", &lake, "--format", "csv"]);
-            assert_eq!(code, 0, "{q}: {err}");
-            out
-        })
-        .collect()
-}
-
-/// The same over raw files, where nothing is kept.
-fn over_views_raw(logs: &Path) -> Vec<String> {
-    let raw = logs.display().to_string();
-    OVER_VIEWS
-        .iter()
-        .map(|q| {
-            let (code, out, err) = query(&[q, "--raw", &raw, "--format", "csv"]);
-            assert_eq!(code, 0, "{q}: {err}");
+            let (code, out, err) = query(&[q, source, &path, "--format", "csv"]);
+            assert_eq!(code, 0, "{q} {source}: {err}");
             out
         })
         .collect()
@@ -271,15 +259,15 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     }
     let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
     assert!(out.status.success());
-    let before = over_views(&lake);
-    assert_eq!(before, over_views_raw(&logs), "the first run's views");
+    let before = over_views("--lake", &lake);
+    assert_eq!(before, over_views("--raw", &logs), "the first run's views");
     let kept = lake.join("_s3logs/views/daily_requesters");
     let entries = std::fs::read_dir(&kept)
         .expect("the views' days are kept")
         .count();
     assert!(entries >= 3, "{entries} days kept");
     // Read back, not computed: the same answers.
-    assert_eq!(over_views(&lake), before, "read back");
+    assert_eq!(over_views("--lake", &lake), before, "read back");
     // A second run adds objects to the same days (and the other folders).
     for n in names.iter().filter(|n| !first.join(n).exists()) {
         std::fs::copy(photos.join(n), first.join(n)).expect("copy");
@@ -290,14 +278,22 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     );
     let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
     assert!(out.status.success());
-    let after = over_views(&lake);
+    let after = over_views("--lake", &lake);
     assert_ne!(after, before, "the new records changed the views");
-    assert_eq!(after, over_views_raw(&logs), "kept days follow a new run");
+    assert_eq!(
+        after,
+        over_views("--raw", &logs),
+        "kept days follow a new run"
+    );
     // A torn or foreign entry is a miss, never an answer.
     for e in std::fs::read_dir(&kept).expect("kept") {
         std::fs::write(e.expect("entry").path(), b"ARROW1 torn").expect("tear");
     }
-    assert_eq!(over_views(&lake), after, "torn entries are computed again");
+    assert_eq!(
+        over_views("--lake", &lake),
+        after,
+        "torn entries are computed again"
+    );
     // A lake that cannot be written still answers, and says so.
     let ro = dir.path().join("ro");
     copy_dir(&lake, &ro);
