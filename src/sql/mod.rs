@@ -299,7 +299,7 @@ pub async fn in_memory(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<()> {
-    let partitions = ctx.copied_config().target_partitions().max(1);
+    let partitions = ctx.copied_config().target_partitions();
     for name in ["logs", "rejects"] {
         if !ctx.table_exist(name)? {
             continue;
@@ -319,13 +319,20 @@ pub async fn in_memory(
             .collect()
             .await
             .with_context(|| format!("reading the {name} table"))?;
-        // Spread over the partitions, so later queries use every core.
-        let mut parts = vec![Vec::new(); partitions];
-        for (i, b) in batches.into_iter().enumerate() {
-            parts[i % partitions].push(b);
-        }
+        let parts = round_robin(batches, partitions);
         ctx.deregister_table(name)?;
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
     }
     Ok(())
+}
+
+/// In-memory batches dealt over `partitions` (at least one), so that the
+/// queries over them use every core.
+pub(crate) fn round_robin(batches: Vec<RecordBatch>, partitions: usize) -> Vec<Vec<RecordBatch>> {
+    let mut parts = vec![Vec::new(); partitions.max(1)];
+    let n = parts.len();
+    for (i, b) in batches.into_iter().enumerate() {
+        parts[i % n].push(b);
+    }
+    parts
 }

@@ -437,11 +437,7 @@ impl TableProvider for DailyView {
         let ctx = SessionContext::new_with_state(session.clone());
         let (lo, hi) = bounds(filters);
         let rows = self.rows(&ctx, lo, hi).await?;
-        let parts = state.config().target_partitions().max(1);
-        let mut partitions = vec![Vec::new(); parts];
-        for (i, b) in rows.into_iter().enumerate() {
-            partitions[i % parts].push(b);
-        }
+        let partitions = super::round_robin(rows, state.config().target_partitions());
         MemTable::try_new(Arc::clone(&self.schema), partitions)?
             .scan(state, projection, filters, limit)
             .await
