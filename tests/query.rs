@@ -268,6 +268,16 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     assert!(entries >= 3, "{entries} days kept");
     // Read back, not computed: the same answers.
     assert_eq!(over_views("--lake", &lake), before, "read back");
+    // A range that ends before it starts holds no day.
+    let (code, out, err) = query(&[
+        "SELECT count(*) AS n FROM daily_requesters \
+         WHERE date BETWEEN DATE '2024-03-03' AND DATE '2024-03-01'",
+        "--lake",
+        &lake.display().to_string(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "n\n0\n"), "{err}");
     // A second run adds objects to the same days (and the other folders).
     for n in names.iter().filter(|n| !first.join(n).exists()) {
         std::fs::copy(photos.join(n), first.join(n)).expect("copy");

@@ -38,6 +38,8 @@ pub struct LakeTable {
     /// Built, with its object store known to the session, but not loaded.
     unloaded: DeltaTable,
     opened: OnceCell<(DeltaTable, Arc<dyn TableProvider>)>,
+    /// Its files by day ([`LakeTable::files_by_day`]), listed once.
+    days: OnceCell<Option<BTreeMap<i32, String>>>,
 }
 
 /// A daily view ([`views`]), planned when first named.
@@ -122,6 +124,7 @@ impl LakeSchema {
                     which,
                     unloaded,
                     opened: OnceCell::new(),
+                    days: OnceCell::new(),
                 }),
             );
         }
@@ -193,7 +196,12 @@ impl LakeTable {
     /// The files of each day of the loaded table, one line per file (path,
     /// size, deletion vector) in path order: what keys a day of a view.
     /// `None` when a file has no date to place it by.
-    pub async fn files_by_day(&self) -> Result<Option<BTreeMap<i32, String>>> {
+    pub async fn files_by_day(&self) -> Result<Option<&BTreeMap<i32, String>>> {
+        let days = self.days.get_or_try_init(|| self.list_days()).await?;
+        Ok(days.as_ref())
+    }
+
+    async fn list_days(&self) -> Result<Option<BTreeMap<i32, String>>> {
         use futures::TryStreamExt;
         let (table, _) = self.loaded().await?;
         let files: Vec<_> = table

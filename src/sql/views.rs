@@ -29,8 +29,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{Date32Type, Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
@@ -173,11 +173,14 @@ impl DailyView {
             // A file of the logs without a date: nothing to key a day on.
             return self.compute(ctx, range_filter(lo, hi)).await;
         };
+        let days_in = (lo.unwrap_or(i32::MIN), hi.unwrap_or(i32::MAX));
+        if days_in.0 > days_in.1 {
+            return Ok(Vec::new());
+        }
         let wanted: Vec<(i32, String)> = days
-            .into_iter()
-            .filter(|(d, _)| lo.is_none_or(|lo| *d >= lo) && hi.is_none_or(|hi| *d <= hi))
+            .range(days_in.0..=days_in.1)
             .filter(|(d, _)| !memo.days.contains_key(d))
-            .map(|(d, files)| (d, self.key(store, &files)))
+            .map(|(d, files)| (*d, self.key(store, files)))
             .collect();
         let read =
             futures::future::join_all(wanted.iter().map(|(d, key)| self.read(store, *d, key)))
@@ -193,16 +196,16 @@ impl DailyView {
         }
         if !missing.is_empty() {
             let days: Vec<i32> = missing.iter().map(|(d, _)| *d).collect();
-            let rows = self.compute(ctx, days_filter(&days)).await?;
+            let mut rows = by_day(&self.compute(ctx, days_filter(&days)).await?)?;
             for (day, key) in missing {
-                let of_day = of_day(&rows, day)?;
+                let of_day = rows.remove(&day).unwrap_or_default();
                 self.write(store, day, &key, &of_day).await;
                 memo.days.insert(day, of_day.into());
             }
         }
         Ok(memo
             .days
-            .range(lo.unwrap_or(i32::MIN)..=hi.unwrap_or(i32::MAX))
+            .range(days_in.0..=days_in.1)
             .flat_map(|(_, rows)| rows.iter().cloned())
             .collect())
     }
@@ -303,18 +306,23 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-/// The rows of `rows` whose date is `day`.
-fn of_day(rows: &[RecordBatch], day: i32) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
+/// The rows of `rows` by their date, in one pass over them.
+fn by_day(rows: &[RecordBatch]) -> Result<BTreeMap<i32, Vec<RecordBatch>>> {
+    let mut out: BTreeMap<i32, Vec<RecordBatch>> = BTreeMap::new();
     for b in rows {
         let dates = b
             .column_by_name(crate::schema::DATE)
             .and_then(|c| c.as_primitive_opt::<Date32Type>())
             .ok_or_else(|| DataFusionError::Internal("a view's date is not a date".into()))?;
-        let keep: arrow::array::BooleanArray = dates.iter().map(|d| Some(d == Some(day))).collect();
-        let kept = filter_record_batch(b, &keep)?;
-        if kept.num_rows() > 0 {
-            out.push(kept);
+        let mut at: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (i, d) in dates.iter().enumerate() {
+            if let Some(d) = d {
+                at.entry(d).or_default().push(i as u32);
+            }
+        }
+        for (day, indices) in at {
+            let taken = take_record_batch(b, &UInt32Array::from(indices))?;
+            out.entry(day).or_default().push(taken);
         }
     }
     Ok(out)
