@@ -1,5 +1,5 @@
-//! `date_trunc` over UTC times at the speed of integer arithmetic, for
-//! every year a timestamp holds.
+//! `date_trunc` and `date_part` (`extract`) over UTC times at the speed of
+//! integer arithmetic, for every year a timestamp holds.
 //!
 //! Every time in the lake is a `Timestamp(µs, "UTC")`. DataFusion's own
 //! `date_trunc` truncates a time with a zone through its calendar, one
@@ -13,7 +13,11 @@
 //! [`DateTrunc`] does that for UTC times and times with no zone, and hands
 //! every other case (other zones, shorter units, time-of-day
 //! types) to DataFusion's function, so results, names, types and errors
-//! are DataFusion's.
+//! are DataFusion's. [`DatePart`] does the same for `extract(hour FROM t)`,
+//! `dow` and the other whole-number parts of a day and its date: arrow's
+//! kernel finds the zone's offset for every value (a fifth of
+//! `audit/after_hours` went to it), where in UTC an hour is `t / 1h` of
+//! the time within its day.
 
 use std::sync::Arc;
 
@@ -23,6 +27,10 @@ use arrow::datatypes::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -37,10 +45,42 @@ pub struct DateTrunc {
     inner: Arc<ScalarUDF>,
 }
 
-/// Puts [`DateTrunc`] in place of DataFusion's `date_trunc` in `ctx`.
+/// DataFusion's `date_part`, with the whole-number parts of UTC times
+/// found by arithmetic.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DatePart {
+    inner: Arc<ScalarUDF>,
+}
+
+/// Puts [`DateTrunc`] and [`DatePart`] in place of DataFusion's
+/// `date_trunc` and `date_part` in `ctx`.
 pub fn register(ctx: &SessionContext) {
     let inner = datafusion::functions::datetime::date_trunc();
     ctx.register_udf(ScalarUDF::new_from_impl(DateTrunc { inner }));
+    let inner = datafusion::functions::datetime::date_part();
+    let part = Arc::new(ScalarUDF::new_from_impl(DatePart { inner }));
+    ctx.register_udf(ScalarUDF::clone(&part));
+    // `extract(hour FROM t)` is planned by DataFusion's own planner straight
+    // to its own function, not by name: ours is asked first.
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(Extract(part))];
+    planners.extend(state.expr_planners().iter().cloned());
+    *state = SessionStateBuilder::new_from_existing(state.clone())
+        .with_expr_planners(planners)
+        .build();
+}
+
+/// Plans `extract(PART FROM t)` as [`DatePart`].
+#[derive(Debug)]
+struct Extract(Arc<ScalarUDF>);
+
+impl ExprPlanner for Extract {
+    fn plan_extract(&self, args: Vec<Expr>) -> DfResult<PlannerResult<Vec<Expr>>> {
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(Arc::clone(&self.0), args),
+        )))
+    }
 }
 
 /// How a granularity truncates a UTC time.
@@ -216,6 +256,140 @@ impl ScalarUDFImpl for DateTrunc {
     }
 }
 
+/// A part of a time that [`DatePart`] finds by arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Year,
+    Quarter,
+    Month,
+    Day,
+    DayOfYear,
+    /// 0 for Sunday, as `dow`.
+    DayOfWeek,
+    Hour,
+    Minute,
+}
+
+fn part(name: &str) -> Option<Part> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "year" => Part::Year,
+        "quarter" | "qtr" => Part::Quarter,
+        "month" => Part::Month,
+        "day" => Part::Day,
+        "doy" => Part::DayOfYear,
+        "dow" => Part::DayOfWeek,
+        "hour" => Part::Hour,
+        "minute" => Part::Minute,
+        _ => return None,
+    })
+}
+
+/// `part` of the time `t`, in `per_day` units a day.
+fn part_of(t: i64, per_day: i64, part: Part) -> i32 {
+    let day = t.div_euclid(per_day);
+    let within = t.rem_euclid(per_day);
+    let civil = || crate::civil::civil_from_days(day);
+    let value = match part {
+        Part::Hour => within / (per_day / 24),
+        Part::Minute => within / (per_day / 1_440) % 60,
+        // 1970-01-01 was a Thursday.
+        Part::DayOfWeek => (day + 4).rem_euclid(7),
+        Part::Year => civil().0,
+        Part::Month => i64::from(civil().1),
+        Part::Quarter => i64::from((civil().1 - 1) / 3 + 1),
+        Part::Day => i64::from(civil().2),
+        Part::DayOfYear => day - crate::civil::days_from_civil(civil().0, 1, 1) + 1,
+    };
+    // Every part of a year from 1 to 9999 fits; a day of a time past it
+    // (a nanosecond timestamp holds 1677 to 2262) does too.
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn parts<T: ArrowTimestampType>(array: &dyn Array, part: Part) -> Option<ColumnarValue> {
+    let array = array.as_primitive_opt::<T>()?;
+    let per_day = in_units(crate::civil::MICROS_PER_DAY, T::UNIT)?;
+    // Null slots hold any value: the part of it is masked by the nulls.
+    let values: Vec<i32> = array
+        .values()
+        .iter()
+        .map(|&t| part_of(t, per_day, part))
+        .collect();
+    let parts: PrimitiveArray<arrow::datatypes::Int32Type> =
+        PrimitiveArray::new(values.into(), array.nulls().cloned());
+    Some(ColumnarValue::Array(Arc::new(parts)))
+}
+
+/// The parts, when this is a case done by arithmetic: a whole-number part
+/// DataFusion gives as an `Int32` of a UTC time or one with no zone.
+fn parts_by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
+    let [ColumnarValue::Scalar(name), ColumnarValue::Array(times)] = args.args.as_slice() else {
+        return None;
+    };
+    if args.return_field.data_type() != &DataType::Int32 {
+        return None;
+    }
+    let name = match name {
+        ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)) => p,
+        _ => return None,
+    };
+    let part = part(name)?;
+    let DataType::Timestamp(unit, zone) = times.data_type() else {
+        return None;
+    };
+    if zone.as_deref().is_some_and(|z| !is_utc(z)) {
+        return None;
+    }
+    let times = times.as_ref();
+    match unit {
+        TimeUnit::Second => parts::<TimestampSecondType>(times, part),
+        TimeUnit::Millisecond => parts::<TimestampMillisecondType>(times, part),
+        TimeUnit::Microsecond => parts::<TimestampMicrosecondType>(times, part),
+        TimeUnit::Nanosecond => parts::<TimestampNanosecondType>(times, part),
+    }
+}
+
+impl ScalarUDFImpl for DatePart {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        match parts_by_arithmetic(&args) {
+            Some(done) => Ok(done),
+            None => self.inner.invoke_with_args(args),
+        }
+    }
+
+    fn preimage(
+        &self,
+        args: &[Expr],
+        lit_expr: &Expr,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> DfResult<datafusion::logical_expr::preimage::PreimageResult> {
+        self.inner.preimage(args, lit_expr, info)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +525,50 @@ mod tests {
         let sql = "SELECT date_trunc('week', arrow_cast(t, 'Timestamp(Microsecond, None)')) AS d \
              FROM (SELECT arrow_cast(-1, 'Timestamp(Microsecond, Some(\"UTC\"))') AS t)";
         assert!(rows(&fast, sql).await.contains("1969-12-29T00:00:00"));
+    }
+
+    /// Every part over UTC times (every unit, year 1 to 9999 where
+    /// DataFusion's own function reaches), a zone, no zone and parts done
+    /// by DataFusion give DataFusion's own answers.
+    #[tokio::test]
+    async fn the_same_parts_as_datafusion() {
+        let plain = SessionContext::new();
+        let fast = SessionContext::new();
+        register(&fast);
+        let times = "SELECT column1 AS us FROM (VALUES (-62135596800000000), (-1), (0), \
+             (1709300712345678), (1709596799999999), (1735689599000000), (NULL), (253402300799999999))";
+        for p in [
+            "year", "quarter", "qtr", "month", "day", "doy", "dow", "hour", "minute", "HOUR",
+            "isodow", "week", "second", "epoch",
+        ] {
+            for (unit, scale) in [
+                ("Second", "us / 1000000"),
+                ("Millisecond", "us / 1000"),
+                ("Microsecond", "us"),
+                ("Nanosecond", "us * 1000"),
+            ] {
+                for zone in ["Some(\"UTC\")", "None", "Some(\"Europe/Paris\")"] {
+                    // Nanoseconds hold only 1677 to 2262.
+                    let filter = if unit == "Nanosecond" {
+                        " WHERE us BETWEEN -2208988800000000 AND 7258118400000000"
+                    } else {
+                        ""
+                    };
+                    let sql = format!(
+                        "SELECT extract({p} FROM arrow_cast({scale}, 'Timestamp({unit}, {zone})')) AS v, \
+                         arrow_typeof(date_part('{p}', arrow_cast({scale}, 'Timestamp({unit}, {zone})'))) AS ty \
+                         FROM ({times}){filter}"
+                    );
+                    let (ours, theirs) = (run(&fast, &sql).await, run(&plain, &sql).await);
+                    assert_eq!(ours, theirs, "{p}, {unit}, {zone}");
+                }
+            }
+        }
+        // 9999-12-31 23:59 was a Friday, its 365th day.
+        let sql = "SELECT extract(dow FROM t) AS w, extract(doy FROM t) AS d, extract(hour FROM t) AS h \
+             FROM (SELECT arrow_cast(253402300799999999, 'Timestamp(Microsecond, Some(\"UTC\"))') AS t)";
+        let text = rows(&fast, sql).await;
+        assert!(text.contains("| 5 | 365 | 23 |"), "{text}");
     }
 
     #[test]
