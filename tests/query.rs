@@ -323,7 +323,7 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, after[0]);
     assert!(
-        err.contains("daily views of") && err.contains("not kept"),
+        err.contains("kept days of") && err.contains("not written"),
         "{err}"
     );
 }

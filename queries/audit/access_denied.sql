@@ -1,5 +1,6 @@
 -- title: Access-denied and authentication-failure spikes
 -- description: 403 responses and AccessDenied, SignatureDoesNotMatch and InvalidAccessKeyId errors per hour, requester and IP, with at least min_failures in the hour.
+-- daily: hour
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: min_failures int 1 failures in one hour to be listed

@@ -1,5 +1,6 @@
 -- title: Anonymous access
 -- description: Requests without a requester (unauthenticated), per day, bucket, operation and status, excluding S3's own lifecycle lines.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT date, bucket, operation, http_status,

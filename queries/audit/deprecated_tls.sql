@@ -1,5 +1,6 @@
 -- title: Deprecated TLS
 -- description: Requests over TLS versions below 1.2 (TLSv1, TLSv1.1; compared case-insensitively, as AWS writes both TLSv and TLSV), per day, bucket, requester and user agent.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT date, bucket, coalesce(requester, 'anonymous') AS requester, tls_version, user_agent,

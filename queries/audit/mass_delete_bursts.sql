@@ -1,5 +1,6 @@
 -- title: Mass-delete bursts
 -- description: Requesters that deleted at least min_deletes objects in one hour (each key of a multi-object delete counts).
+-- daily: hour
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: min_deletes int 100 deletes in one hour that make a burst

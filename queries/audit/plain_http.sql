@@ -1,5 +1,6 @@
 -- title: Plain-HTTP requests (no TLS)
 -- description: Requests from records that carry the TLS field (24 fields or more) with no TLS version, per day, bucket, requester and IP. Lifecycle, batch-delete and copy-GET lines carry '-' there and are left out.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT date, bucket, coalesce(requester, 'anonymous') AS requester, remote_ip,

@@ -1,5 +1,6 @@
 -- title: Requests by price class (estimate)
 -- description: Requests per day, bucket, prefix and requester by S3 price class. Tier 1: PUT, COPY, POST and LIST; Tier 2: GET, SELECT, HEAD and everything else; DELETE free (a multi-object delete counts once, as its POST; its BATCH.DELETE.OBJECT lines are not requests); not billed: copy-GET companions, 5xx responses and S3's own lifecycle lines. An estimate: AWS delivers these logs best effort.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 WITH classified AS (

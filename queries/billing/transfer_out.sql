@@ -1,5 +1,6 @@
 -- title: Data transfer out by destination (estimate)
 -- description: Bytes sent per day and bucket by destination class: private (RFC 1918, carrier-grade NAT, IPv6 unique-local and loopback addresses: inside a network, not internet egress), aws (requests made by AWS services for you), internet (everything else), none (no address, such as lifecycle lines). With cloud IP ranges (--ip-ranges with AWS's ip-ranges.json), AWS addresses are classed too: cloudfront (origin fetches, free), aws_same_region (free; the bucket's region is the region parameter, else the one in the request's host header, else us-east-1) and aws_other_region (inter-region transfer); basis says which was used. An estimate: the logs are best effort and do not see VPC endpoints or CloudFront pricing.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: region text - the buckets' region ('-': from the host header, else us-east-1)

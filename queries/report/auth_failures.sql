@@ -1,5 +1,6 @@
 -- title: 403 and authentication failures over time
 -- description: Responses with status 401 or 403, or an AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId or ExpiredToken error, per hour or day (grain) and error code.
+-- daily: period
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: grain text day hour or day

@@ -1,5 +1,6 @@
 -- title: Delivery lag and late records per day
 -- description: Per day of the records: how long after the request its log object was written (delivery_time: the time in the object's name, SimplePrefix and PartitionedPrefix names with DeliveryTime), as the median and the largest lag in seconds, and how many records arrived in an object of a later day (late records). Records of objects named otherwise have no lag.
+-- daily: date
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 WITH delivered AS (

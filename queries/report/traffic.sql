@@ -1,5 +1,6 @@
 -- title: Requests and bytes over time by status class
 -- description: Requests and bytes sent per hour or day (grain) and HTTP status class (2xx, 3xx, 4xx, 5xx; none when no status was logged).
+-- daily: period
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: grain text day hour or day

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 
 use s3logs::output::{OutputFormat, write};
 use s3logs::sql::queries::{self, Query};
-use s3logs::sql::{Sources, context, execute};
+use s3logs::sql::{Sources, context};
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -124,7 +124,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
     let rt = s3logs::runtime::get();
     rt.block_on(async {
         let ctx = context(&sources).await?;
-        let stream = execute(&ctx, &query.sql, params).await?;
+        let stream = s3logs::sql::run(&ctx, &query, params).await?;
         let rows = match &args.output {
             Some(path) => {
                 let file = std::fs::File::create(path)

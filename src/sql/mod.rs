@@ -3,6 +3,7 @@
 //! DataFusion's APIs change, only this folder changes.
 
 pub mod findings;
+pub mod kept;
 pub mod pricing;
 pub mod queries;
 pub mod raw;
@@ -19,7 +20,8 @@ use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
 
@@ -139,6 +141,19 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
 
 /// Plans and starts a query with its bound parameters; results stream.
 ///
+/// # Errors
+///
+/// As [`plan`].
+pub async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<(String, ScalarValue)>,
+) -> Result<SendableRecordBatchStream> {
+    Ok(plan(ctx, sql, params).await?.execute_stream().await?)
+}
+
+/// Plans a query with its bound parameters.
+///
 /// Queries only read. DataFusion would run `INSERT INTO logs …`, `INSERT
 /// OVERWRITE` or `COPY … TO` against the Delta tables and the file system
 /// (emptying `logs`, or adding rows the ledger does not know of, behind
@@ -149,11 +164,11 @@ async fn lake_tables(ctx: &SessionContext, src: &Sources) -> Result<()> {
 ///
 /// DataFusion's message for a SQL or planning error; a statement that
 /// would write.
-pub async fn execute(
+pub async fn plan(
     ctx: &SessionContext,
     sql: &str,
     params: Vec<(String, ScalarValue)>,
-) -> Result<SendableRecordBatchStream> {
+) -> Result<DataFrame> {
     let plan = ctx
         .state()
         .create_logical_plan(sql)
@@ -174,7 +189,25 @@ pub async fn execute(
     if !params.is_empty() {
         df = df.with_param_values(params)?;
     }
-    Ok(df.execute_stream().await?)
+    Ok(df)
+}
+
+/// Runs a bundled or user query with its bound parameters: from its kept
+/// days when it is daily and the session reads a lake ([`kept`]), else as
+/// written.
+///
+/// # Errors
+///
+/// As [`plan`], or the query failed.
+pub async fn run(
+    ctx: &SessionContext,
+    query: &queries::Query,
+    params: Vec<(String, ScalarValue)>,
+) -> Result<SendableRecordBatchStream> {
+    if let Some((schema, rows)) = kept::answer(ctx, query, &params).await? {
+        return Ok(Box::pin(MemoryStream::try_new(rows, schema, None)?));
+    }
+    execute(ctx, &query.sql, params).await
 }
 
 /// The command that reruns a bundled query with the parameters `given`.
@@ -270,7 +303,7 @@ async fn answer(
     let params = query
         .bind(given)
         .with_context(|| format!("the parameters of {}", query.name))?;
-    let stream = execute(ctx, &query.sql, params)
+    let stream = run(ctx, query, params)
         .await
         .with_context(|| format!("running {}", query.name))?;
     let columns = stream

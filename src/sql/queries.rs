@@ -11,6 +11,9 @@
 //! SELECT … WHERE date BETWEEN $since AND $until
 //! ```
 //!
+//! A query whose every row comes from one day's records says so with
+//! `-- daily: COLUMN` (see [`super::kept`]).
+//!
 //! Parameters are bound as typed values through DataFusion placeholders
 //! (`$name`), never spliced into the SQL text.
 
@@ -43,6 +46,11 @@ pub struct Query {
     pub description: String,
     /// Parameters, in header order.
     pub params: Vec<Param>,
+    /// The column that names the day each row of the result comes from
+    /// (`-- daily: COLUMN`, a date or a UTC time): every row is computed
+    /// from the records of that day alone, so over a lake a day of the
+    /// result can be kept ([`super::kept`]).
+    pub daily: Option<String>,
     /// The SQL, header included (it is only comments).
     pub sql: String,
 }
@@ -110,6 +118,7 @@ impl Query {
             title: String::new(),
             description: String::new(),
             params: Vec::new(),
+            daily: None,
             sql: sql.to_string(),
         };
         for line in sql.lines() {
@@ -122,6 +131,7 @@ impl Query {
             let value = value.trim();
             match key.trim() {
                 "title" => q.title = value.to_string(),
+                "daily" => q.daily = Some(value.to_string()),
                 "description" => {
                     if !q.description.is_empty() {
                         q.description.push(' ');

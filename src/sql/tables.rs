@@ -30,6 +30,9 @@ pub struct LakeSchema {
     memory: MemorySchemaProvider,
     lake: RwLock<BTreeMap<String, Arc<LakeTable>>>,
     views: BTreeMap<String, Arc<ViewSlot>>,
+    /// Where the views and the bundled queries keep their days, over a
+    /// lake with logs.
+    store: Option<Arc<views::Store>>,
 }
 
 /// A table of the lake, opened on first use.
@@ -137,6 +140,7 @@ impl LakeSchema {
             })),
             _ => None,
         };
+        schema.store = store.clone();
         for view in views::all()? {
             schema.views.insert(
                 view.name.clone(),
@@ -154,6 +158,17 @@ impl LakeSchema {
             .ok_or_else(|| anyhow::anyhow!("the session has no default catalog"))?;
         catalog.register_schema(&options.catalog.default_schema, schema)?;
         Ok(found)
+    }
+
+    /// Where `ctx`'s lake keeps the days of views and queries: `None` over
+    /// raw files, or a lake without logs.
+    pub fn store(ctx: &SessionContext) -> Option<Arc<views::Store>> {
+        let state = ctx.state();
+        let options = state.config_options();
+        let schema = ctx
+            .catalog(&options.catalog.default_catalog)?
+            .schema(&options.catalog.default_schema)?;
+        schema.downcast_ref::<LakeSchema>()?.store.clone()
     }
 
     fn lake_tables(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LakeTable>>> {

@@ -247,41 +247,64 @@ impl DailyView {
 
     /// A day's entry, when there is one with this key.
     async fn read(&self, store: &Store, day: i32, key: &str) -> Option<Vec<RecordBatch>> {
-        let bytes = store.lake.read_meta(&self.entry_name(day)).await.ok()??;
-        let reader = FileReader::try_new(std::io::Cursor::new(bytes), None).ok()?;
-        if reader.schema().metadata().get(KEY).map(String::as_str) != Some(key) {
-            return None;
-        }
-        let mut rows = Vec::new();
-        for batch in reader {
-            rows.push(conform(&batch.ok()?, &self.schema).ok()?);
-        }
-        Some(rows)
+        read_entry(store, &self.entry_name(day), key, &self.schema).await
     }
 
     /// Keeps a day's entry; a lake that cannot be written is warned of once.
     async fn write(&self, store: &Store, day: i32, key: &str, rows: &[RecordBatch]) {
-        let written = async {
-            let meta = std::collections::HashMap::from([(KEY.to_string(), key.to_string())]);
-            let schema = Schema::clone(&self.schema).with_metadata(meta);
-            let options = IpcWriteOptions::default()
-                .try_with_compression(Some(arrow::ipc::CompressionType::ZSTD))?;
-            let mut w = FileWriter::try_new_with_options(Vec::new(), &schema, options)?;
-            for b in rows {
-                w.write(b)?;
-            }
-            w.finish()?;
-            let bytes = w.into_inner()?;
-            store.lake.write_cache(&self.entry_name(day), bytes).await
-        };
-        if let Err(e) = written.await
-            && !WARNED.swap(true, Ordering::Relaxed)
-        {
-            eprintln!(
-                "s3logs: warning: the daily views of {} are not kept ({e:#}); queries compute them each time",
-                store.lake.display()
-            );
+        write_entry(store, &self.entry_name(day), key, &self.schema, rows).await;
+    }
+}
+
+/// The entry `name` (under `_s3logs/`) with `schema`'s types, when there
+/// is one with this key; a torn or unreadable entry is none.
+pub(super) async fn read_entry(
+    store: &Store,
+    name: &str,
+    key: &str,
+    schema: &SchemaRef,
+) -> Option<Vec<RecordBatch>> {
+    let bytes = store.lake.read_meta(name).await.ok()??;
+    let reader = FileReader::try_new(std::io::Cursor::new(bytes), None).ok()?;
+    if reader.schema().metadata().get(KEY).map(String::as_str) != Some(key) {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for batch in reader {
+        rows.push(conform(&batch.ok()?, schema).ok()?);
+    }
+    Some(rows)
+}
+
+/// Keeps the entry `name` (under `_s3logs/`) of `rows` under `key`; a lake
+/// that cannot be written is warned of once.
+pub(super) async fn write_entry(
+    store: &Store,
+    name: &str,
+    key: &str,
+    schema: &SchemaRef,
+    rows: &[RecordBatch],
+) {
+    let written = async {
+        let meta = std::collections::HashMap::from([(KEY.to_string(), key.to_string())]);
+        let schema = Schema::clone(schema).with_metadata(meta);
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(arrow::ipc::CompressionType::ZSTD))?;
+        let mut w = FileWriter::try_new_with_options(Vec::new(), &schema, options)?;
+        for b in rows {
+            w.write(b)?;
         }
+        w.finish()?;
+        let bytes = w.into_inner()?;
+        store.lake.write_cache(name, bytes).await
+    };
+    if let Err(e) = written.await
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
+        eprintln!(
+            "s3logs: warning: the kept days of {} are not written ({e:#}); queries compute them each time",
+            store.lake.display()
+        );
     }
 }
 
@@ -290,7 +313,7 @@ const KEY: &str = "s3logs.view.key";
 
 /// `batch` with `schema`'s types (Utf8 for the Utf8View a Parquet scan
 /// gives, say).
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub(super) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let columns = batch
         .columns()
         .iter()
