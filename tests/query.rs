@@ -210,37 +210,93 @@ fn a_query_opens_only_the_tables_it_names() {
     }
 }
 
-/// The queries that read the daily views, and the views themselves.
-const OVER_VIEWS: &[&str] = &[
-    "billing/cost_estimate",
-    "clients/countries",
-    "clients/networks",
-    "clients/new_origins",
-    "audit/cross_account",
-    "report/top_operations",
-    "report/replaced_utf8",
-    "SELECT * FROM daily_billing ORDER BY date, bucket, prefix, requester",
-    "SELECT * FROM daily_origins ORDER BY date, requester, ip_class, country, asn",
-    "SELECT * FROM daily_requesters WHERE date >= DATE '2024-03-02' \
-     ORDER BY date, bucket, requester, operation",
+/// What a lake answers from kept days, with its parameters: the queries
+/// that read the daily views, the views themselves, and the daily queries
+/// (`-- daily:`), some with other parameters (`grain=week` groups several
+/// days in a row: not daily, so run as written).
+const KEPT: &[&[&str]] = &[
+    &["billing/cost_estimate"],
+    &["clients/countries"],
+    &["clients/networks"],
+    &["clients/new_origins"],
+    &["audit/cross_account"],
+    &["report/top_operations"],
+    &["report/replaced_utf8"],
+    &["SELECT * FROM daily_billing ORDER BY date, bucket, prefix, requester"],
+    &["SELECT * FROM daily_origins ORDER BY date, requester, ip_class, country, asn"],
+    &[
+        "SELECT * FROM daily_requesters WHERE date >= DATE '2024-03-02' \
+       ORDER BY date, bucket, requester, operation",
+    ],
+    &["audit/plain_http"],
+    &["audit/deprecated_tls"],
+    &["audit/anonymous_access"],
+    &["audit/access_denied"],
+    &[
+        "audit/access_denied",
+        "--param",
+        "min_failures=1",
+        "--param",
+        "since=2024-03-02",
+    ],
+    &["audit/mass_delete_bursts", "--param", "min_deletes=1"],
+    &["billing/transfer_out"],
+    &["billing/requests_by_class"],
+    &["report/traffic"],
+    &["report/traffic", "--param", "grain=hour"],
+    &["report/traffic", "--param", "grain=week"],
+    &[
+        "report/auth_failures",
+        "--param",
+        "grain=hour",
+        "--param",
+        "until=2024-03-03",
+    ],
+    &["report/delivery"],
 ];
 
-/// Each query of [`OVER_VIEWS`] as CSV, over `--lake DIR` or `--raw PATH`
+/// Each query of [`KEPT`] as CSV, over `--lake DIR` or `--raw PATH`
 /// (where nothing is kept).
-fn over_views(source: &str, path: &Path) -> Vec<String> {
+fn kept_answers(source: &str, path: &Path) -> Vec<String> {
     let path = path.display().to_string();
-    OVER_VIEWS
-        .iter()
+    KEPT.iter()
         .map(|q| {
-            let (code, out, err) = query(&[q, source, &path, "--format", "csv"]);
-            assert_eq!(code, 0, "{q} {source}: {err}");
+            let mut args = q.to_vec();
+            args.extend([source, &path, "--format", "csv"]);
+            let (code, out, err) = query(&args);
+            assert_eq!(code, 0, "{q:?} {source}: {err}");
             out
         })
         .collect()
 }
 
+/// Every bundled query that says `-- daily:` is asked in [`KEPT`].
 #[test]
-fn daily_views_are_kept_per_day_and_follow_every_change() {
+fn every_daily_query_is_tested_against_raw() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let mut daily = Vec::new();
+    for group in std::fs::read_dir(&root).expect("queries") {
+        let group = group.expect("entry").path();
+        if !group.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&group).expect("group") {
+            let file = file.expect("entry").path();
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.lines().any(|l| l.starts_with("-- daily:")) {
+                let name = file.strip_prefix(&root).expect("under queries");
+                daily.push(name.with_extension("").display().to_string());
+            }
+        }
+    }
+    assert!(daily.len() >= 10, "{daily:?}");
+    for name in daily {
+        assert!(KEPT.iter().any(|q| q[0] == name), "{name} is not in KEPT");
+    }
+}
+
+#[test]
+fn daily_views_and_queries_are_kept_per_day_and_follow_every_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (logs, lake) = (dir.path().join("logs"), dir.path().join("lake"));
     // The first run ingests the photos-prod objects delivered at hour 01.
@@ -259,15 +315,29 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     }
     let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
     assert!(out.status.success());
-    let before = over_views("--lake", &lake);
-    assert_eq!(before, over_views("--raw", &logs), "the first run's views");
-    let kept = lake.join("_s3logs/views/daily_requesters");
-    let entries = std::fs::read_dir(&kept)
-        .expect("the views' days are kept")
+    let before = kept_answers("--lake", &lake);
+    assert_eq!(
+        before,
+        kept_answers("--raw", &logs),
+        "the first run's views"
+    );
+    for kept in [
+        "_s3logs/views/daily_requesters",
+        "_s3logs/queries/billing/requests_by_class/default",
+        "_s3logs/queries/report/traffic/default",
+    ] {
+        let entries = std::fs::read_dir(lake.join(kept))
+            .expect("the days are kept")
+            .count();
+        assert!(entries >= 3, "{entries} days kept in {kept}");
+    }
+    // Another set of parameters has its own days; a grain of a week none.
+    let traffic = std::fs::read_dir(lake.join("_s3logs/queries/report/traffic"))
+        .expect("traffic")
         .count();
-    assert!(entries >= 3, "{entries} days kept");
+    assert_eq!(traffic, 2, "the default days and grain=hour's");
     // Read back, not computed: the same answers.
-    assert_eq!(over_views("--lake", &lake), before, "read back");
+    assert_eq!(kept_answers("--lake", &lake), before, "read back");
     // A range that ends before it starts holds no day.
     let (code, out, err) = query(&[
         "SELECT count(*) AS n FROM daily_requesters \
@@ -288,19 +358,17 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     );
     let (out, _) = ingest(&[&logs], &lake, &["--max-reject-ratio", "1"]);
     assert!(out.status.success());
-    let after = over_views("--lake", &lake);
+    let after = kept_answers("--lake", &lake);
     assert_ne!(after, before, "the new records changed the views");
     assert_eq!(
         after,
-        over_views("--raw", &logs),
+        kept_answers("--raw", &logs),
         "kept days follow a new run"
     );
     // A torn or foreign entry is a miss, never an answer.
-    for e in std::fs::read_dir(&kept).expect("kept") {
-        std::fs::write(e.expect("entry").path(), b"ARROW1 torn").expect("tear");
-    }
+    tear(&lake.join("_s3logs"));
     assert_eq!(
-        over_views("--lake", &lake),
+        kept_answers("--lake", &lake),
         after,
         "torn entries are computed again"
     );
@@ -314,7 +382,7 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
     )
     .expect("block");
     let (code, out, err) = query(&[
-        OVER_VIEWS[0],
+        KEPT[0][0],
         "--lake",
         &ro.display().to_string(),
         "--format",
@@ -326,6 +394,18 @@ fn daily_views_are_kept_per_day_and_follow_every_change() {
         err.contains("kept days of") && err.contains("not written"),
         "{err}"
     );
+}
+
+/// Every kept entry under `dir` torn.
+fn tear(dir: &Path) {
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let path = e.expect("entry").path();
+        if path.is_dir() {
+            tear(&path);
+        } else if path.extension().is_some_and(|x| x == "arrow") {
+            std::fs::write(&path, b"ARROW1 torn").expect("tear");
+        }
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
