@@ -285,6 +285,11 @@ fn every_daily_query_is_tested_against_raw() {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             if text.lines().any(|l| l.starts_with("-- daily:")) {
                 let name = file.strip_prefix(&root).expect("under queries");
+                // A kept day is keyed by the logs' files: nothing else.
+                let sql: String = text.lines().filter(|l| !l.starts_with("--")).collect();
+                for other in ["pricing", "rejects", "ingested", "daily_"] {
+                    assert!(!sql.contains(other), "{name:?} reads {other}");
+                }
                 daily.push(name.with_extension("").display().to_string());
             }
         }

@@ -4,33 +4,31 @@
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: min_days int 3 days of earlier activity a requester needs to have a baseline
 WITH seen AS (
-  -- From the daily view daily_origins (kept per day).
-  SELECT requester, date, country, CAST(asn AS STRING) AS asn, as_name,
-         sum(requests) AS requests
+  -- From the daily view daily_origins (kept per day), whose rows are
+  -- already one per requester, day, country and network of a class.
+  SELECT requester, date, country, CAST(asn AS STRING) AS asn, as_name, requests
   FROM daily_origins
   WHERE date BETWEEN $since AND $until AND ip_class = 'public'
-  GROUP BY 1, 2, 3, 4, 5
-), tagged AS (
-  -- Each row of seen three times: as its country, as its network, and as
-  -- a day the requester was active (so seen is read once).
-  SELECT s.requester, k.kind,
-         CASE k.kind WHEN 'country' THEN s.country WHEN 'network' THEN s.asn END AS origin,
-         CASE k.kind WHEN 'country' THEN s.country WHEN 'network' THEN s.as_name END AS detail,
-         s.date, s.requests
-  FROM seen s CROSS JOIN (VALUES ('country'), ('network'), ('day')) AS k(kind)
-), ranked AS (
-  -- The requester's active days before this one.
-  SELECT requester, kind, origin, detail, date, requests,
-         CAST(dense_rank() OVER (PARTITION BY requester ORDER BY date) AS BIGINT) - 1 AS days_before
-  FROM tagged
+), active AS (
+  -- Each day a requester was active, with how many of its active days
+  -- came before it.
+  SELECT requester, date,
+         CAST(row_number() OVER (PARTITION BY requester ORDER BY date) AS BIGINT) - 1 AS days_before
+  FROM (SELECT DISTINCT requester, date FROM seen) AS days
+), origins AS (
+  SELECT requester, 'country' AS kind, country AS origin, country AS detail, date, requests
+  FROM seen WHERE country IS NOT NULL
+  UNION ALL
+  SELECT requester, 'network', asn, as_name, date, requests
+  FROM seen WHERE asn IS NOT NULL
 ), firsts AS (
   SELECT requester, kind, origin, max(detail) AS detail, min(date) AS first_seen,
-         sum(requests) AS requests, min(days_before) AS days_before
-  FROM ranked
-  WHERE kind <> 'day' AND origin IS NOT NULL
+         sum(requests) AS requests
+  FROM origins
   GROUP BY 1, 2, 3
 )
-SELECT first_seen, requester, kind, origin, detail, requests, days_before
-FROM firsts
-WHERE days_before > 0 AND days_before >= $min_days
+SELECT f.first_seen, f.requester, f.kind, f.origin, f.detail, f.requests, a.days_before
+FROM firsts f
+JOIN active a ON a.requester = f.requester AND a.date = f.first_seen
+WHERE a.days_before > 0 AND a.days_before >= $min_days
 ORDER BY first_seen, requester, kind, origin
