@@ -228,6 +228,21 @@ const KEPT: &[&[&str]] = &[
         "SELECT * FROM daily_requesters WHERE date >= DATE '2024-03-02' \
        ORDER BY date, bucket, requester, operation",
     ],
+    &["report/top_keys"],
+    &["report/top_prefixes", "--param", "since=2024-03-02"],
+    &["report/tls_versions"],
+    &[
+        "audit/exfiltration",
+        "--param",
+        "min_bytes=1",
+        "--param",
+        "factor=1.5",
+    ],
+    &["SELECT * FROM daily_keys ORDER BY date, key NULLS FIRST"],
+    &[
+        "SELECT * FROM daily_protocols ORDER BY date, tls_version, has_host_header, signature_version, by_s3",
+    ],
+    &["SELECT * FROM hourly_principals ORDER BY date, hour, principal"],
     &["audit/plain_http"],
     &["audit/deprecated_tls"],
     &["audit/anonymous_access"],

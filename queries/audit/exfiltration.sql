@@ -5,12 +5,10 @@
 -- param: factor float 10 how many times the baseline
 -- param: min_bytes int 1000000000 bytes in the hour, at least
 WITH hourly AS (
-  SELECT coalesce(requester, 'ip:' || coalesce(remote_ip, '-')) AS principal,
-         date_trunc('hour', request_time) AS hour,
-         sum(bytes_sent) AS bytes, count(*) AS requests
-  FROM logs
-  WHERE date BETWEEN $since AND $until AND bytes_sent IS NOT NULL
-  GROUP BY 1, 2
+  -- From the daily view hourly_principals (kept per day).
+  SELECT principal, hour, bytes, requests
+  FROM hourly_principals
+  WHERE date BETWEEN $since AND $until
 ), scored AS (
   SELECT principal, hour, bytes, requests,
          avg(bytes) OVER (PARTITION BY principal ORDER BY hour ROWS BETWEEN 24 PRECEDING AND 1 PRECEDING) AS baseline

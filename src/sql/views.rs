@@ -55,7 +55,14 @@ macro_rules! views {
 }
 
 /// The views: name and SQL text.
-pub const VIEWS: &[(&str, &str)] = views!["daily_billing", "daily_origins", "daily_requesters"];
+pub const VIEWS: &[(&str, &str)] = views![
+    "daily_billing",
+    "daily_origins",
+    "daily_requesters",
+    "daily_keys",
+    "daily_protocols",
+    "hourly_principals",
+];
 
 /// Every view, parsed.
 ///
