@@ -62,6 +62,9 @@ pub async fn answer(
     let Some(column) = query.daily.as_deref() else {
         return Ok(None);
     };
+    let Shape::Query(order) = shape(query)? else {
+        return Ok(None);
+    };
     let (Some(since), Some(until)) = (day_param(params, "since"), day_param(params, "until"))
     else {
         return Ok(None);
@@ -82,7 +85,6 @@ pub async fn answer(
     if days.is_empty() {
         return Ok(None);
     }
-    let order = order_by(query)?;
     let schema: SchemaRef = Arc::new(
         super::plan(ctx, &query.sql, params.to_vec())
             .await?
@@ -190,17 +192,28 @@ fn folder(query: &Query, params: &[(String, ScalarValue)]) -> String {
     format!("queries/{}/{set}", query.name)
 }
 
-/// The `ORDER BY` of a daily query's outermost statement.
+/// What a daily query's SQL is.
+#[derive(Debug, PartialEq, Eq)]
+enum Shape {
+    /// One query, with its outermost `ORDER BY` if it has one.
+    Query(Option<String>),
+    /// Another statement (`EXPLAIN` of a daily query): run as written.
+    Other,
+}
+
+/// What `query`'s SQL is.
 ///
 /// # Errors
 ///
-/// The SQL does not parse, is not one query, or limits its rows (a top-N
-/// over a range is not the union of its days').
-fn order_by(query: &Query) -> Result<Option<String>> {
+/// The SQL does not parse, is more than one statement, or limits its
+/// rows (a top-N over a range is not the union of its days').
+fn shape(query: &Query) -> Result<Shape> {
     let statements = Parser::parse_sql(&GenericDialect {}, &query.sql)
         .with_context(|| format!("parsing {}", query.name))?;
-    let [Statement::Query(q)] = statements.as_slice() else {
-        bail!("{} is daily but is not one query", query.name);
+    let q = match statements.as_slice() {
+        [Statement::Query(q)] => q,
+        [_] => return Ok(Shape::Other),
+        _ => bail!("{} is daily but is not one statement", query.name),
     };
     if q.limit_clause.is_some() || q.fetch.is_some() {
         bail!(
@@ -208,7 +221,7 @@ fn order_by(query: &Query) -> Result<Option<String>> {
             query.name
         );
     }
-    Ok(q.order_by.as_ref().map(ToString::to_string))
+    Ok(Shape::Query(q.order_by.as_ref().map(ToString::to_string)))
 }
 
 /// The query over the day `day` alone.
@@ -297,16 +310,21 @@ mod tests {
     #[test]
     fn a_daily_query_may_not_limit_its_rows() {
         let q = |sql: &str| Query::parse("q", sql).expect("parses");
-        let err = order_by(&q("SELECT date FROM logs ORDER BY date LIMIT 5")).expect_err("refused");
+        let err = shape(&q("SELECT date FROM logs ORDER BY date LIMIT 5")).expect_err("refused");
         assert!(err.to_string().contains("limits its rows"), "{err}");
         assert_eq!(
-            order_by(&q(
+            shape(&q(
                 "-- daily: date\nSELECT date, n FROM t ORDER BY n DESC, 1"
             ))
             .expect("ok"),
-            Some("ORDER BY n DESC, 1".to_string())
+            Shape::Query(Some("ORDER BY n DESC, 1".to_string()))
         );
-        assert_eq!(order_by(&q("SELECT 1")).expect("ok"), None);
+        assert_eq!(shape(&q("SELECT 1")).expect("ok"), Shape::Query(None));
+        assert_eq!(
+            shape(&q("EXPLAIN SELECT date FROM logs ORDER BY date")).expect("ok"),
+            Shape::Other
+        );
+        assert!(shape(&q("SELECT 1; SELECT 2")).is_err());
     }
 
     #[test]
