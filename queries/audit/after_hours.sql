@@ -4,15 +4,15 @@
 -- param: until date 9999-12-31 last day (inclusive)
 -- param: start_hour int 8 business hours start (UTC)
 -- param: end_hour int 18 business hours end (UTC, exclusive)
-SELECT coalesce(requester, 'anonymous') AS requester, bucket,
-       count(*) AS requests,
-       sum(CASE WHEN extract(dow FROM request_time) IN (0, 6) THEN 1 ELSE 0 END) AS on_weekends,
-       min(request_time) AS first_seen, max(request_time) AS last_seen
-FROM logs
+-- From the daily view hourly_requesters (kept per day).
+SELECT requester, bucket,
+       sum(requests) AS requests,
+       sum(CASE WHEN extract(dow FROM hour) IN (0, 6) THEN requests ELSE 0 END) AS on_weekends,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen
+FROM hourly_requesters
 WHERE date BETWEEN $since AND $until
-  AND operation NOT LIKE 'S3.%'
-  AND (extract(dow FROM request_time) IN (0, 6)
-       OR extract(hour FROM request_time) < $start_hour
-       OR extract(hour FROM request_time) >= $end_hour)
+  AND (extract(dow FROM hour) IN (0, 6)
+       OR extract(hour FROM hour) < $start_hour
+       OR extract(hour FROM hour) >= $end_hour)
 GROUP BY 1, 2
 ORDER BY requests DESC, requester, bucket

@@ -4,14 +4,14 @@
 -- param: until date 9999-12-31 last day (inclusive)
 WITH by_ip AS (
   -- One row per address first: counting distinct addresses is then a
-  -- count of rows (cheaper than a set per URL).
-  SELECT bucket, key, coalesce(requester, 'anonymous') AS signer, remote_ip,
-         count(*) AS requests,
-         max(CAST(regexp_match(request_uri, 'X-Amz-Expires=([0-9]+)')[1] AS BIGINT)) AS expires_secs,
-         min(request_time) AS first_seen, max(request_time) AS last_seen
-  FROM logs
+  -- count of rows (cheaper than a set per URL). From the daily view
+  -- daily_presigned (kept per day).
+  SELECT bucket, key, signer, remote_ip,
+         sum(requests) AS requests,
+         max(expires_secs) AS expires_secs,
+         min(first_seen) AS first_seen, max(last_seen) AS last_seen
+  FROM daily_presigned
   WHERE date BETWEEN $since AND $until
-    AND authentication_type = 'QueryString'
   GROUP BY 1, 2, 3, 4
 )
 SELECT bucket, key, signer,

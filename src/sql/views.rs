@@ -62,6 +62,8 @@ pub const VIEWS: &[(&str, &str)] = views![
     "daily_keys",
     "daily_protocols",
     "hourly_principals",
+    "daily_presigned",
+    "hourly_requesters",
 ];
 
 /// Every view, parsed.
