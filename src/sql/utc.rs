@@ -10,10 +10,10 @@
 //! In UTC an hour, a day, a minute and a second are all fixed lengths, so
 //! truncating is `t - t.rem_euclid(unit)`; a week (from Monday), a month, a
 //! quarter and a year start on a day found from the civil calendar.
-//! [`DateTrunc`] does that for UTC times and times with no zone, and hands
+//! `date_trunc` here does that for UTC times and times with no zone, and hands
 //! every other case (other zones, shorter units, time-of-day
 //! types) to DataFusion's function, so results, names, types and errors
-//! are DataFusion's. [`DatePart`] does the same for `extract(hour FROM t)`,
+//! are DataFusion's. `date_part` does the same for `extract(hour FROM t)`,
 //! `dow` and the other whole-number parts of a day and its date: arrow's
 //! kernel finds the zone's offset for every value (a fifth of
 //! `audit/after_hours` went to it), where in UTC an hour is `t / 1h` of
@@ -38,27 +38,36 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-/// DataFusion's `date_trunc`, with UTC times of a fixed-length unit
-/// truncated by arithmetic.
+/// One of DataFusion's functions with the cases of UTC times done by
+/// arithmetic: `date_trunc` and `date_part` ([`Which`]).
+/// Every other case, and the name, signature, types, ordering,
+/// simplification and documentation, are the function's own.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct DateTrunc {
+pub struct ByArithmetic {
     inner: Arc<ScalarUDF>,
+    which: Which,
 }
 
-/// DataFusion's `date_part`, with the whole-number parts of UTC times
-/// found by arithmetic.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct DatePart {
-    inner: Arc<ScalarUDF>,
+/// The functions [`ByArithmetic`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Which {
+    /// DataFusion's `date_trunc`, with UTC times of a fixed-length unit or
+    /// a calendar start truncated by arithmetic.
+    DateTrunc,
+    /// DataFusion's `date_part`, with the whole-number parts of UTC times
+    /// found by arithmetic.
+    DatePart,
 }
 
-/// Puts [`DateTrunc`] and [`DatePart`] in place of DataFusion's
-/// `date_trunc` and `date_part` in `ctx`.
+/// Puts [`ByArithmetic`]'s `date_trunc` and `date_part` in place of
+/// DataFusion's in `ctx`.
 pub fn register(ctx: &SessionContext) {
     let inner = datafusion::functions::datetime::date_trunc();
-    ctx.register_udf(ScalarUDF::new_from_impl(DateTrunc { inner }));
+    let which = Which::DateTrunc;
+    ctx.register_udf(ScalarUDF::new_from_impl(ByArithmetic { inner, which }));
     let inner = datafusion::functions::datetime::date_part();
-    let part = Arc::new(ScalarUDF::new_from_impl(DatePart { inner }));
+    let which = Which::DatePart;
+    let part = Arc::new(ScalarUDF::new_from_impl(ByArithmetic { inner, which }));
     ctx.register_udf(ScalarUDF::clone(&part));
     // `extract(hour FROM t)` is planned by DataFusion's own planner straight
     // to its own function, not by name: ours is asked first.
@@ -71,7 +80,7 @@ pub fn register(ctx: &SessionContext) {
         .build();
 }
 
-/// Plans `extract(PART FROM t)` as [`DatePart`].
+/// Plans `extract(PART FROM t)` as our `date_part`.
 #[derive(Debug)]
 struct Extract(Arc<ScalarUDF>);
 
@@ -219,7 +228,7 @@ fn by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
     }
 }
 
-impl ScalarUDFImpl for DateTrunc {
+impl ScalarUDFImpl for ByArithmetic {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -241,10 +250,23 @@ impl ScalarUDFImpl for DateTrunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        match by_arithmetic(&args) {
+        let done = match self.which {
+            Which::DateTrunc => by_arithmetic(&args),
+            Which::DatePart => parts_by_arithmetic(&args),
+        };
+        match done {
             Some(done) => Ok(done),
             None => self.inner.invoke_with_args(args),
         }
+    }
+
+    fn preimage(
+        &self,
+        args: &[Expr],
+        lit_expr: &Expr,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> DfResult<datafusion::logical_expr::preimage::PreimageResult> {
+        self.inner.preimage(args, lit_expr, info)
     }
 
     fn output_ordering(&self, input: &[ExprProperties]) -> DfResult<SortProperties> {
@@ -256,7 +278,7 @@ impl ScalarUDFImpl for DateTrunc {
     }
 }
 
-/// A part of a time that [`DatePart`] finds by arithmetic.
+/// A part of a time that `date_part` finds by arithmetic ([`Which::DatePart`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
     Year,
@@ -345,48 +367,6 @@ fn parts_by_arithmetic(args: &ScalarFunctionArgs) -> Option<ColumnarValue> {
         TimeUnit::Millisecond => parts::<TimestampMillisecondType>(times, part),
         TimeUnit::Microsecond => parts::<TimestampMicrosecondType>(times, part),
         TimeUnit::Nanosecond => parts::<TimestampNanosecondType>(times, part),
-    }
-}
-
-impl ScalarUDFImpl for DatePart {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
-        self.inner.return_type(arg_types)
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
-        self.inner.return_field_from_args(args)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        match parts_by_arithmetic(&args) {
-            Some(done) => Ok(done),
-            None => self.inner.invoke_with_args(args),
-        }
-    }
-
-    fn preimage(
-        &self,
-        args: &[Expr],
-        lit_expr: &Expr,
-        info: &datafusion::logical_expr::simplify::SimplifyContext,
-    ) -> DfResult<datafusion::logical_expr::preimage::PreimageResult> {
-        self.inner.preimage(args, lit_expr, info)
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.inner.documentation()
     }
 }
 
