@@ -40,7 +40,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::queries::Query;
 use super::tables::LakeSchema;
-use super::views::{self, Store};
+use super::views;
 
 /// How many days of a query are computed at a time.
 const SIDE_BY_SIDE: usize = 2;
@@ -69,18 +69,22 @@ pub async fn answer(
     else {
         return Ok(None);
     };
+    if since > until {
+        return Ok(None);
+    }
     let Some(store) = LakeSchema::store(ctx) else {
         return Ok(None);
     };
     let Some(files) = store.logs.files_by_day().await? else {
         return Ok(None);
     };
-    if since > until {
-        return Ok(None);
-    }
+    let others = other_params(params);
     let days: Vec<(i32, String)> = files
         .range(since..=until)
-        .map(|(day, files)| (*day, key(query, params, &store, files)))
+        .map(|(day, files)| {
+            let key = views::entry_key(&store, &query.sql, Some(&others), files);
+            (*day, key)
+        })
         .collect();
     if days.is_empty() {
         return Ok(None);
@@ -92,7 +96,7 @@ pub async fn answer(
             .as_arrow()
             .clone(),
     );
-    let folder = folder(query, params);
+    let folder = folder(query, &others);
     let name = |day: i32| format!("{folder}/{}.arrow", crate::civil::date_string(day));
     let read =
         futures::future::join_all(days.iter().map(|(day, key)| async {
@@ -158,35 +162,18 @@ fn other_params(params: &[(String, ScalarValue)]) -> String {
         .collect()
 }
 
-/// What a day's entry is kept under: the day's files and everything else
-/// its rows depend on.
-fn key(query: &Query, params: &[(String, ScalarValue)], store: &Store, files: &str) -> String {
-    format!(
-        "s3logs {}\n{}\nparams:\n{}enrichment: {}\nfiles:\n{files}",
-        env!("CARGO_PKG_VERSION"),
-        query.sql,
-        other_params(params),
-        store.enrichment
-    )
-}
-
 /// The folder of a query's days with these parameters: `default` for the
 /// defaults most runs use, else a hash of them, so that two sets of
 /// parameters do not take each other's place.
-fn folder(query: &Query, params: &[(String, ScalarValue)]) -> String {
+fn folder(query: &Query, params: &str) -> String {
     let defaults = query
-        .params
-        .iter()
-        .filter(|p| p.name != "since" && p.name != "until")
-        .all(|p| {
-            let given = params.iter().find(|(n, _)| *n == p.name).map(|(_, v)| v);
-            super::queries::scalar(&p.kind, &p.default).ok().as_ref() == given
-        });
-    let set = if defaults {
+        .bind(&std::collections::BTreeMap::new())
+        .map(|d| other_params(&d));
+    let set = if defaults.ok().as_deref() == Some(params) {
         "default".to_string()
     } else {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(other_params(params).as_bytes());
+        let digest = sha2::Sha256::digest(params.as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     };
     format!("queries/{}/{set}", query.name)

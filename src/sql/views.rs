@@ -238,12 +238,7 @@ impl DailyView {
     }
 
     fn key(&self, store: &Store, files: &str) -> String {
-        format!(
-            "s3logs {}\n{}\nenrichment: {}\nfiles:\n{files}",
-            env!("CARGO_PKG_VERSION"),
-            self.view.sql,
-            store.enrichment
-        )
+        entry_key(store, &self.view.sql, None, files)
     }
 
     fn entry_name(&self, day: i32) -> String {
@@ -263,6 +258,18 @@ impl DailyView {
     async fn write(&self, store: &Store, day: i32, key: &str, rows: &[RecordBatch]) {
         write_entry(store, &self.entry_name(day), key, &self.schema, rows).await;
     }
+}
+
+/// What a day's entry is kept under: s3logs' version, the SQL, its
+/// parameters (`name=value` lines) if it takes any, the enrichment data and
+/// the day's files.
+pub(super) fn entry_key(store: &Store, sql: &str, params: Option<&str>, files: &str) -> String {
+    let params = params.map(|p| format!("params:\n{p}")).unwrap_or_default();
+    format!(
+        "s3logs {}\n{sql}\n{params}enrichment: {}\nfiles:\n{files}",
+        env!("CARGO_PKG_VERSION"),
+        store.enrichment
+    )
 }
 
 /// The entry `name` (under `_s3logs/`) with `schema`'s types, when there
