@@ -29,9 +29,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
-use arrow::datatypes::{Date32Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Date32Type, Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use async_trait::async_trait;
@@ -308,7 +308,7 @@ pub(super) async fn write_entry(
             .try_with_compression(Some(arrow::ipc::CompressionType::ZSTD))?;
         let mut w = FileWriter::try_new_with_options(Vec::new(), &schema, options)?;
         for b in rows {
-            w.write(b)?;
+            w.write(&packed(b)?)?;
         }
         w.finish()?;
         let bytes = w.into_inner()?;
@@ -326,6 +326,23 @@ pub(super) async fn write_entry(
 
 /// The schema metadata that holds an entry's key.
 const KEY: &str = "s3logs.view.key";
+
+/// `batch` with each string or binary view column in buffers of its own.
+/// A `take` (the split of a view's rows by day) keeps the whole buffers of
+/// its input, and the IPC writer writes every buffer a column holds: a
+/// day's entry would otherwise carry the text of every day.
+fn packed(batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+            _ => Arc::clone(c),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
 
 /// `batch` with `schema`'s types (Utf8 for the Utf8View a Parquet scan
 /// gives, say).
@@ -497,6 +514,28 @@ mod tests {
 
     fn day(text: &str) -> i32 {
         crate::civil::parse_date(text).expect("a date")
+    }
+
+    #[test]
+    fn an_entry_keeps_only_the_text_of_its_own_rows() {
+        use arrow::array::StringViewArray;
+        let long: Vec<String> = (0..1000).map(|i| format!("{i:>40}")).collect();
+        let all = StringViewArray::from_iter_values(&long);
+        let schema = Arc::new(Schema::new(vec![arrow::datatypes::Field::new(
+            "t",
+            DataType::Utf8View,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(all)]).expect("batch");
+        let one_day = take_record_batch(&batch, &UInt32Array::from(vec![7, 8])).expect("take");
+        let text = |b: &RecordBatch| -> usize {
+            let v = b.column(0).as_string_view();
+            v.data_buffers().iter().map(|b| b.len()).sum()
+        };
+        assert!(text(&one_day) >= 40_000, "take keeps the input's buffers");
+        let kept = packed(&one_day).expect("packed");
+        assert_eq!(text(&kept), 80);
+        assert_eq!(kept.column(0).as_string_view().value(1), long[8]);
     }
 
     #[test]
