@@ -96,6 +96,216 @@ fn every_bundled_query_runs_and_raw_equals_the_lake() {
     }
 }
 
+/// The report's queries that read a daily view, each beside the SQL it
+/// replaced, which reads the records (as it was before the view, with its
+/// default range; `missing_hours` with `min_baseline=1`, so that the
+/// sample's hours are judged).
+const OVER_VIEWS: &[(&str, &str)] = &[
+    (
+        "report/top_remote_ips",
+        r#"
+SELECT coalesce(remote_ip, 'none') AS remote_ip,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS errors
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+GROUP BY 1
+ORDER BY requests DESC, 1
+LIMIT 15
+"#,
+    ),
+    (
+        "report/top_user_agents",
+        r#"
+SELECT coalesce(user_agent, 'none') AS user_agent,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS errors
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+GROUP BY 1
+ORDER BY requests DESC, 1
+LIMIT 15
+"#,
+    ),
+    (
+        "report/top_referers",
+        r#"
+SELECT referer AS referer,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS errors
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31' AND referer IS NOT NULL
+GROUP BY 1
+ORDER BY requests DESC, 1
+LIMIT 15
+"#,
+    ),
+    (
+        "report/top_error_codes",
+        r#"
+SELECT error_code, http_status,
+       count(*) AS requests,
+       count(DISTINCT coalesce(requester, 'anonymous')) AS requesters
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31' AND error_code IS NOT NULL
+GROUP BY 1, 2
+ORDER BY requests DESC, 1, 2
+LIMIT 15
+"#,
+    ),
+    (
+        "report/overview",
+        r#"
+SELECT count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       CASE WHEN count(*) = 0 THEN 0.0
+            ELSE CAST(sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS DOUBLE) / count(*)
+       END AS error_rate,
+       count(DISTINCT bucket) AS buckets,
+       count(DISTINCT date) AS days,
+       min(request_time) AS first_request,
+       max(request_time) AS last_request
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+"#,
+    ),
+    (
+        "report/missing_hours",
+        r#"
+WITH hours AS (
+  SELECT date_trunc('hour', request_time) AS hour, count(*) AS records
+  FROM logs
+  WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+  GROUP BY 1
+), judged AS (
+  SELECT hour, records,
+         avg(records) OVER (ORDER BY hour ROWS BETWEEN 24 PRECEDING AND 1 PRECEDING) AS baseline,
+         avg(records) OVER (ORDER BY hour ROWS BETWEEN 23 PRECEDING AND CURRENT ROW) AS baseline_after,
+         lead(hour) OVER (ORDER BY hour) AS next_hour
+  FROM hours
+)
+SELECT hour AS start, 'low' AS kind, CAST(1 AS BIGINT) AS hours, records, baseline
+FROM judged
+WHERE baseline >= 1 AND records < 0.2 * baseline
+UNION ALL
+SELECT hour + INTERVAL '1 hour' AS start, 'no records' AS kind,
+       CAST((to_unixtime(next_hour) - to_unixtime(hour)) / 3600 - 1 AS BIGINT) AS hours,
+       CAST(0 AS BIGINT) AS records, baseline_after AS baseline
+FROM judged
+WHERE next_hour > hour + INTERVAL '1 hour' AND baseline_after >= 1
+ORDER BY start, kind
+"#,
+    ),
+    (
+        "clients/clouds",
+        r#"
+WITH by_ip AS (
+  SELECT remote_ip, count(*) AS requests, coalesce(sum(bytes_sent), 0) AS bytes_sent
+  FROM logs
+  WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+  GROUP BY 1
+)
+SELECT coalesce(ip_cloud_provider(remote_ip), '(' || ip_class(coalesce(remote_ip, '-')) || ')') AS provider,
+       ip_cloud_service(remote_ip) AS service,
+       ip_cloud_region(remote_ip) AS region,
+       sum(requests) AS requests,
+       sum(bytes_sent) AS bytes_sent
+FROM by_ip
+GROUP BY 1, 2, 3
+ORDER BY requests DESC, 1, 2, 3
+"#,
+    ),
+    (
+        "clients/bots",
+        r#"
+SELECT bucket, coalesce(ua_family(user_agent), 'unknown') AS family,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       count(DISTINCT remote_ip) AS remote_ips,
+       min(user_agent) AS example_user_agent
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31' AND ua_is_bot(user_agent)
+GROUP BY 1, 2
+ORDER BY requests DESC, 1, 2
+"#,
+    ),
+    (
+        "clients/unknown_clients",
+        r#"
+SELECT coalesce(user_agent, '(none)') AS user_agent,
+       count(*) AS requests,
+       count(DISTINCT coalesce(requester, 'anonymous')) AS requesters,
+       count(DISTINCT remote_ip) AS remote_ips,
+       min(date) AS first_seen
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+  AND ua_family(user_agent) IS NULL
+  AND operation NOT LIKE 'S3.%'
+  AND operation NOT IN ('BATCH.DELETE.OBJECT', 'REST.COPY.OBJECT_GET')
+GROUP BY 1
+ORDER BY requests DESC, 1
+"#,
+    ),
+    (
+        "audit/sigv2",
+        r#"
+SELECT bucket, coalesce(requester, 'anonymous') AS requester, user_agent,
+       count(*) AS requests, min(request_time) AS first_seen, max(request_time) AS last_seen
+FROM logs
+WHERE date BETWEEN DATE '1970-01-01' AND DATE '9999-12-31'
+  AND signature_version = 'SigV2'
+GROUP BY 1, 2, 3
+ORDER BY requests DESC, bucket, requester, user_agent
+"#,
+    ),
+];
+
+#[test]
+fn queries_over_views_answer_as_over_the_records() {
+    let lake = lake().display().to_string();
+    let raw = sample_logs().display().to_string();
+    for (name, records) in OVER_VIEWS {
+        let bundled = s3logs::sql::queries::BUNDLED
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is bundled"))
+            .1;
+        assert!(!bundled.contains("FROM logs"), "{name} reads a view");
+        for (source, path) in [("--lake", &lake), ("--raw", &raw)] {
+            let mut args = vec![*name, source, path.as_str(), "--format", "csv"];
+            if *name == "report/missing_hours" {
+                args.extend(["--param", "min_baseline=1"]);
+            }
+            let (code, over_view, err) = query(&args);
+            assert_eq!(code, 0, "{name} {source}: {err}");
+            let (code, over_records, err) = query(&[records, source, path, "--format", "csv"]);
+            assert_eq!(code, 0, "{name} over the records {source}: {err}");
+            assert_eq!(over_view, over_records, "{name} {source}");
+            // Every query has rows to compare on the sample.
+            assert!(over_view.lines().count() >= 2, "{name}: {over_view}");
+        }
+    }
+    // A range without records: the overview still says so in one row of
+    // zeros, as `count(*)` over no rows did.
+    let (code, empty, err) = query(&[
+        "report/overview",
+        "--lake",
+        &lake,
+        "--param",
+        "since=2030-01-01",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        empty,
+        "requests,bytes_sent,error_rate,buckets,days,first_request,last_request\n0,0,0.0,0,0,,\n"
+    );
+}
+
 #[test]
 fn parameters_are_typed_values_never_sql() {
     let lake = lake().display().to_string();
@@ -278,6 +488,33 @@ const KEPT: &[&[&str]] = &[
         "until=2024-03-03",
     ],
     &["report/delivery"],
+    &["report/top_remote_ips"],
+    &["report/top_user_agents"],
+    &["report/top_referers", "--param", "since=2024-03-02"],
+    &["report/top_error_codes"],
+    &["report/overview"],
+    &[
+        "report/overview",
+        "--param",
+        "since=2024-03-03",
+        "--param",
+        "until=2024-03-02",
+    ],
+    &["report/missing_hours", "--param", "min_baseline=1"],
+    &["clients/clouds"],
+    &["clients/bots"],
+    &["clients/unknown_clients"],
+    &["audit/sigv2"],
+    &["SELECT * FROM daily_sigv2 ORDER BY date, bucket, requester, user_agent NULLS FIRST"],
+    &["SELECT * FROM daily_remote_ips ORDER BY date, remote_ip NULLS FIRST"],
+    &["SELECT * FROM daily_user_agents ORDER BY date, user_agent NULLS FIRST"],
+    &["SELECT * FROM daily_referers ORDER BY date, referer"],
+    &["SELECT * FROM daily_errors ORDER BY date, error_code, http_status, requester"],
+    &["SELECT * FROM hourly_buckets ORDER BY date, hour, bucket"],
+    &[
+        "SELECT * FROM daily_odd_clients ORDER BY date, bucket, user_agent NULLS FIRST, \
+         requester NULLS FIRST, remote_ip NULLS FIRST, is_bot, unknown",
+    ],
 ];
 
 /// Each query of [`KEPT`] as CSV, over `--lake DIR` or `--raw PATH`

@@ -3,11 +3,11 @@
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT bucket, coalesce(ua_family(user_agent), 'unknown') AS family,
-       count(*) AS requests,
-       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       sum(requests) AS requests,
+       sum(bytes_sent) AS bytes_sent,
        count(DISTINCT remote_ip) AS remote_ips,
        min(user_agent) AS example_user_agent
-FROM logs
-WHERE date BETWEEN $since AND $until AND ua_is_bot(user_agent)
+FROM daily_odd_clients
+WHERE date BETWEEN $since AND $until AND is_bot
 GROUP BY 1, 2
 ORDER BY requests DESC, 1, 2

@@ -5,8 +5,8 @@
 WITH by_ip AS (
   -- One row per address first: the functions then run once per address
   -- and group, not once per request.
-  SELECT remote_ip, count(*) AS requests, coalesce(sum(bytes_sent), 0) AS bytes_sent
-  FROM logs
+  SELECT remote_ip, sum(requests) AS requests, sum(bytes_sent) AS bytes_sent
+  FROM daily_remote_ips
   WHERE date BETWEEN $since AND $until
   GROUP BY 1
 )

@@ -3,14 +3,11 @@
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT coalesce(user_agent, '(none)') AS user_agent,
-       count(*) AS requests,
+       sum(requests) AS requests,
        count(DISTINCT coalesce(requester, 'anonymous')) AS requesters,
        count(DISTINCT remote_ip) AS remote_ips,
        min(date) AS first_seen
-FROM logs
-WHERE date BETWEEN $since AND $until
-  AND ua_family(user_agent) IS NULL
-  AND operation NOT LIKE 'S3.%'
-  AND operation NOT IN ('BATCH.DELETE.OBJECT', 'REST.COPY.OBJECT_GET')
+FROM daily_odd_clients
+WHERE date BETWEEN $since AND $until AND unknown
 GROUP BY 1
 ORDER BY requests DESC, 1

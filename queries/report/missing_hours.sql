@@ -5,8 +5,8 @@
 -- param: ratio float 0.2 an hour under this share of its baseline is listed
 -- param: min_baseline float 10 records an hour of baseline for an hour to be judged
 WITH hours AS (
-  SELECT date_trunc('hour', request_time) AS hour, count(*) AS records
-  FROM logs
+  SELECT hour, sum(requests) AS records
+  FROM hourly_buckets
   WHERE date BETWEEN $since AND $until
   GROUP BY 1
 ), judged AS (

@@ -3,10 +3,10 @@
 -- param: since date 1970-01-01 first day (inclusive)
 -- param: until date 9999-12-31 last day (inclusive)
 SELECT coalesce(remote_ip, 'none') AS remote_ip,
-       count(*) AS requests,
-       coalesce(sum(bytes_sent), 0) AS bytes_sent,
-       sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS errors
-FROM logs
+       sum(requests) AS requests,
+       sum(bytes_sent) AS bytes_sent,
+       sum(errors) AS errors
+FROM daily_remote_ips
 WHERE date BETWEEN $since AND $until
 GROUP BY 1
 ORDER BY requests DESC, 1

@@ -1,7 +1,9 @@
 //! What registers the lake's three tables in another engine (`s3logs
 //! ddl`): the tables are plain Delta tables (reader 1, writer 2, no table
 //! features), so every engine with a Delta reader can query them where
-//! they are, with nothing copied.
+//! they are, with nothing copied. For Spark and DuckDB it also creates the
+//! daily views whose SQL they run as written ([`portable_views`]), so the
+//! bundled queries that read those views run there too.
 
 use std::fmt::Write;
 
@@ -142,6 +144,7 @@ pub fn ddl(engine: Engine, lake: &Location, database: &str, catalog: &str) -> Re
                     literal(&lake.table(t, engine))
                 );
             }
+            write_views(&mut out, db);
         }
         Engine::Duckdb => {
             let _ = writeln!(out, "INSTALL delta;");
@@ -161,9 +164,56 @@ pub fn ddl(engine: Engine, lake: &Location, database: &str, catalog: &str) -> Re
                     literal(&lake.table(t, engine))
                 );
             }
+            write_views(&mut out, db);
         }
     }
     Ok(out)
+}
+
+/// The daily views (`queries/views`) in SQL that Spark and DuckDB run as
+/// written: those that call none of s3logs' own functions (the enrichment
+/// functions, `regexp_match`). Each is its SQL over `logs`.
+pub fn portable_views() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::sql::views::VIEWS
+        .iter()
+        .copied()
+        .filter(|(_, sql)| !calls_own_functions(sql))
+}
+
+/// Whether `sql` calls a function only s3logs has.
+fn calls_own_functions(sql: &str) -> bool {
+    let own = crate::enrich::FUNCTIONS
+        .iter()
+        .filter_map(|(signature, _)| signature.split_once('(').map(|(name, _)| name))
+        .chain(["regexp_match"]);
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    own.into_iter().any(|f| code.contains(&format!("{f}(")))
+}
+
+/// `CREATE OR REPLACE VIEW` of each [`portable_views`] in database `db`.
+fn write_views(out: &mut String, db: &str) {
+    let _ = writeln!(
+        out,
+        "-- The daily views that the bundled queries read (queries/views), over {db}.logs."
+    );
+    for (name, sql) in portable_views() {
+        let body: Vec<&str> = sql
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
+        let body = body
+            .join("\n")
+            .replace("FROM logs", &format!("FROM {db}.logs"));
+        let _ = writeln!(
+            out,
+            "CREATE OR REPLACE VIEW {db}.{name} AS\n{};",
+            body.trim_end()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +254,16 @@ mod tests {
             "{duck}"
         );
         assert!(ddl(Engine::Athena, &local, "s3logs", "delta").is_err());
+        for text in [&spark, &duck] {
+            assert!(
+                text.contains("CREATE OR REPLACE VIEW s3logs.daily_keys AS\nSELECT date, key,"),
+                "{text}"
+            );
+            assert!(text.contains("FROM s3logs.logs\nGROUP BY 1, 2;"), "{text}");
+            // Views that call s3logs' own functions are left out.
+            assert!(!text.contains("VIEW s3logs.daily_origins"), "{text}");
+            assert!(!text.contains("VIEW s3logs.daily_presigned"), "{text}");
+        }
         assert!(ddl(Engine::Spark, &local, "bad name; DROP", "delta").is_err());
         assert!(ddl(Engine::Spark, &local, "1db", "delta").is_err());
     }

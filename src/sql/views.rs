@@ -64,6 +64,13 @@ pub const VIEWS: &[(&str, &str)] = views![
     "hourly_principals",
     "daily_presigned",
     "hourly_requesters",
+    "daily_remote_ips",
+    "daily_user_agents",
+    "daily_referers",
+    "daily_errors",
+    "hourly_buckets",
+    "daily_odd_clients",
+    "daily_sigv2",
 ];
 
 /// Every view, parsed.

@@ -1,0 +1,8 @@
+-- title: Requests per day and remote IP
+-- description: A daily view (kept in the lake per day, recomputed when a day's files change) that report/top_remote_ips and clients/clouds read: requests, bytes sent and 4xx/5xx responses per day and remote IP (NULL when none was logged).
+SELECT date, remote_ip,
+       count(*) AS requests,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       sum(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END) AS errors
+FROM logs
+GROUP BY 1, 2
