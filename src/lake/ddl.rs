@@ -186,12 +186,17 @@ fn calls_own_functions(sql: &str) -> bool {
         .iter()
         .filter_map(|(signature, _)| signature.split_once('(').map(|(name, _)| name))
         .chain(["regexp_match"]);
-    let code: String = sql
+    let code = without_comments(sql);
+    own.into_iter().any(|f| code.contains(&format!("{f}(")))
+}
+
+/// `sql` without its comment lines (a view's header, and notes).
+fn without_comments(sql: &str) -> String {
+    let lines: Vec<&str> = sql
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    own.into_iter().any(|f| code.contains(&format!("{f}(")))
+        .collect();
+    lines.join("\n")
 }
 
 /// `CREATE OR REPLACE VIEW` of each [`portable_views`] in database `db`.
@@ -201,13 +206,7 @@ fn write_views(out: &mut String, db: &str) {
         "-- The daily views that the bundled queries read (queries/views), over {db}.logs."
     );
     for (name, sql) in portable_views() {
-        let body: Vec<&str> = sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect();
-        let body = body
-            .join("\n")
-            .replace("FROM logs", &format!("FROM {db}.logs"));
+        let body = without_comments(sql).replace("FROM logs", &format!("FROM {db}.logs"));
         let _ = writeln!(
             out,
             "CREATE OR REPLACE VIEW {db}.{name} AS\n{};",
