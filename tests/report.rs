@@ -351,3 +351,43 @@ fn no_lake_an_empty_lake_and_an_empty_range() {
         );
     }
 }
+
+#[test]
+fn timings_say_what_each_table_view_and_query_took_on_stderr_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("r.html");
+    let sample = sample_logs().display().to_string();
+    let timed = s3logs_cmd()
+        .env("S3LOGS_TIMINGS", "1")
+        .args(["report", "--raw", &sample, "--output"])
+        .arg(&page)
+        .output()
+        .expect("run");
+    assert!(timed.status.success(), "{timed:?}");
+    assert!(timed.stdout.is_empty(), "stdout carries data only");
+    let err = String::from_utf8_lossy(&timed.stderr);
+    let seconds = |what: &str| -> f64 {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("s3logs: {what}: ")))
+            .unwrap_or_else(|| panic!("no timing of {what} in {err}"));
+        let secs = line.rsplit(": ").next().and_then(|t| t.strip_suffix(" s"));
+        secs.and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not seconds: {line}"))
+    };
+    for what in [
+        "table logs",
+        "table rejects",
+        "view daily_requesters",
+        "query report/overview",
+        "query billing/cost_estimate",
+    ] {
+        assert!(seconds(what) >= 0.0);
+    }
+    // Off by default: the same run says no time.
+    let quiet = report(&["--raw", &sample], &page);
+    assert!(quiet.status.success(), "{quiet:?}");
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!err.contains("s3logs: query "), "{err}");
+    assert!(!err.contains("s3logs: view "), "{err}");
+}

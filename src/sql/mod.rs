@@ -300,6 +300,7 @@ async fn answer(
     query: &queries::Query,
     given: &BTreeMap<String, String>,
 ) -> Result<Answer> {
+    let start = std::time::Instant::now();
     let params = query
         .bind(given)
         .with_context(|| format!("the parameters of {}", query.name))?;
@@ -316,7 +317,21 @@ async fn answer(
         .try_collect()
         .await
         .with_context(|| format!("running {}", query.name))?;
+    say_time("query", &query.name, start);
     Ok(Answer { columns, batches })
+}
+
+/// With `S3LOGS_TIMINGS=1`, says on stderr how long a bundled query or a
+/// view took, from planning to its last row (a query's time includes the
+/// days of the views it computed): what to look at when a report is slow.
+pub(crate) fn say_time(what: &str, name: &str, start: std::time::Instant) {
+    static ON: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        std::env::var_os("S3LOGS_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0")
+    });
+    if *ON {
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("s3logs: {what} {name}: {secs:.3} s");
+    }
 }
 
 /// Reads the `logs` and `rejects` tables once into memory and puts them in
@@ -348,10 +363,12 @@ pub async fn in_memory(
             }
         }
         let schema = Arc::new(df.schema().as_arrow().clone());
+        let start = std::time::Instant::now();
         let batches = df
             .collect()
             .await
             .with_context(|| format!("reading the {name} table"))?;
+        say_time("table", name, start);
         let parts = round_robin(batches, partitions);
         ctx.deregister_table(name)?;
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;

@@ -232,13 +232,14 @@ impl DailyView {
         ctx: &SessionContext,
         filter: Option<Expr>,
     ) -> Result<Vec<RecordBatch>> {
+        let start = std::time::Instant::now();
         let mut df = ctx.sql(&self.view.sql).await?;
         if let Some(f) = filter {
             df = df.filter(f)?;
         }
-        df.collect()
-            .await?
-            .into_iter()
+        let rows = df.collect().await?;
+        super::say_time("view", &self.view.name, start);
+        rows.into_iter()
             .filter(|b| b.num_rows() > 0)
             .map(|b| conform(&b, &self.schema))
             .collect()
