@@ -325,9 +325,8 @@ async fn answer(
 /// view took, from planning to its last row (a query's time includes the
 /// days of the views it computed): what to look at when a report is slow.
 pub(crate) fn say_time(what: &str, name: &str, start: std::time::Instant) {
-    static ON: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-        std::env::var_os("S3LOGS_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0")
-    });
+    static ON: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| crate::env_u64("S3LOGS_TIMINGS").is_some_and(|n| n > 0));
     if *ON {
         let secs = start.elapsed().as_secs_f64();
         eprintln!("s3logs: {what} {name}: {secs:.3} s");
