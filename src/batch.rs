@@ -409,7 +409,7 @@ impl Reject {
             source_line: chunk.first_line as i64,
             byte_offset: chunk.first_offset as i64,
             reason: Reason::LineTooLong.as_str(),
-            raw: chunk.data.clone(),
+            raw: chunk.data.to_vec(),
         }
     }
 }

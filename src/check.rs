@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::batch::Reject;
 use crate::parse::{LogRecord, Reason};
 use crate::scan::{Sink, scan};
-use crate::source::{Chunk, ChunkReader, Line, Object, Prefetch};
+use crate::source::{Chunk, Line, Object, Opened, Prefetch};
 
 /// What reading some lines found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -161,7 +161,7 @@ pub fn check_object(object: &Object, keep_rejects: bool) -> ObjectReport {
 /// Checks one opened object.
 fn check_reader(
     object: &Object,
-    reader: std::io::Result<Box<dyn std::io::Read + Send>>,
+    reader: std::io::Result<Opened>,
     keep_rejects: bool,
 ) -> ObjectReport {
     let source: Arc<str> = Arc::from(object.name.as_str());
@@ -176,7 +176,8 @@ fn check_reader(
             return report;
         }
     };
-    let results: Vec<Result<(Stats, Vec<Reject>), std::io::Error>> = ChunkReader::new(reader)
+    let results: Vec<Result<(Stats, Vec<Reject>), std::io::Error>> = reader
+        .chunks()
         .par_bridge()
         .map(|chunk| chunk.map(|c| check_chunk(&c, &source, keep_rejects)))
         .collect();
@@ -218,7 +219,7 @@ mod tests {
                      o b [05/Feb/2019:00:00:38 +0000] ip - ID REST.GET.OBJECT k - 200 - 1 1 1 1 - - v h s c a h t arn - r more\n"
             .to_vec();
         let chunk = Chunk {
-            data,
+            data: data.into(),
             first_line: 1,
             first_offset: 0,
             overlong: None,

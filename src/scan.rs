@@ -71,7 +71,7 @@ mod tests {
 
     fn chunk(text: &str) -> Chunk {
         Chunk {
-            data: text.as_bytes().to_vec(),
+            data: text.as_bytes().to_vec().into(),
             first_line: 7,
             line_count: text.lines().count() as u64,
             ..Chunk::default()

@@ -33,7 +33,8 @@ fn independent_line_count() -> u64 {
     let (objects, _) = s3logs::source::discover(&[sample_logs()]);
     for o in objects {
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut o.open().expect("open"), &mut data).expect("read");
+        std::io::Read::read_to_end(&mut o.open().expect("open").into_reader(), &mut data)
+            .expect("read");
         lines += data.split(|&c| c == b'\n').count() as u64 - u64::from(data.ends_with(b"\n"));
     }
     lines

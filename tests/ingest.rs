@@ -56,7 +56,8 @@ fn sample_lines() -> Vec<(PathBuf, usize, Vec<u8>)> {
     let mut out = Vec::new();
     for o in objects {
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut o.open().expect("open"), &mut data).expect("read");
+        std::io::Read::read_to_end(&mut o.open().expect("open").into_reader(), &mut data)
+            .expect("read");
         let mut lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
         if data.ends_with(b"\n") {
             lines.pop();

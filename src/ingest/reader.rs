@@ -4,7 +4,7 @@
 use std::sync::mpsc::SyncSender;
 
 use crate::lake::retry;
-use crate::source::{Chunk, ChunkReader, Object, Prefetch};
+use crate::source::{Chunk, Object, Prefetch};
 
 /// A message from the reader thread.
 pub(super) enum Read {
@@ -56,7 +56,7 @@ pub(super) fn read_objects(objects: Vec<Object>, tx: SyncSender<Read>) {
             }
         };
         let mut failed = false;
-        for chunk in ChunkReader::new(reader) {
+        for chunk in reader.chunks() {
             let sent = match chunk {
                 Ok(c) => bundle.push(i, c),
                 Err(e) => {
@@ -138,7 +138,7 @@ mod tests {
 
     fn chunk(bytes: usize) -> Chunk {
         Chunk {
-            data: vec![b'\n'; bytes],
+            data: vec![b'\n'; bytes].into(),
             line_count: bytes as u64,
             ..Chunk::default()
         }

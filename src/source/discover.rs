@@ -1,7 +1,7 @@
 //! Finding log objects: files named directly, and folders walked
 //! recursively in sorted order so that every run sees the same sequence.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ impl Object {
     /// # Errors
     ///
     /// The object cannot be opened or its first bytes cannot be read.
-    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+    pub fn open(&self) -> io::Result<super::Opened> {
         match &self.location {
             Location::File(p) => super::open(p),
             Location::S3 { store, key, .. } => super::s3::open(store, key, self.size),

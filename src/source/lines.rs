@@ -9,8 +9,14 @@
 //! its own, holding its first [`MAX_LINE`] bytes and marked
 //! [`Chunk::overlong`]; the rest of it is skipped, so memory stays bounded
 //! whatever the input.
+//!
+//! Bytes already in memory (a mapped file, an object fetched whole) are cut
+//! the same way by [`SliceChunks`], into chunks that share them: no byte is
+//! copied.
 
 use std::io::{self, Read};
+
+use bytes::Bytes;
 
 /// The target size of a chunk.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -22,8 +28,9 @@ pub const MAX_LINE: usize = 16 << 20;
 /// A run of whole lines from one object.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Chunk {
-    /// The bytes: lines separated by `\n`; the last may lack it.
-    pub data: Vec<u8>,
+    /// The bytes: lines separated by `\n`; the last may lack it. A slice of
+    /// the object's bytes when they were in memory (see [`SliceChunks`]).
+    pub data: Bytes,
     /// 1-based number of the first line.
     pub first_line: u64,
     /// Byte offset of `data[0]` in the (decompressed) object.
@@ -182,7 +189,7 @@ impl<R: Read> ChunkReader<R> {
             first_offset: self.next_offset,
             overlong: None,
             line_count: newlines + u64::from(!data.ends_with(b"\n")),
-            data,
+            data: data.into(),
         };
         self.next_line += newlines;
         self.next_offset += chunk.data.len() as u64;
@@ -221,7 +228,7 @@ impl<R: Read> ChunkReader<R> {
             }
         }
         let chunk = Chunk {
-            data: buf,
+            data: buf.into(),
             first_line: self.next_line,
             first_offset: self.next_offset,
             overlong: Some(length),
@@ -247,6 +254,88 @@ impl<R: Read> Iterator for ChunkReader<R> {
     }
 }
 
+/// Cuts bytes already in memory into [`Chunk`]s that are slices of them,
+/// with the lines, numbers, offsets and overlong lines [`ChunkReader`]
+/// gives for the same bytes (where it cuts may differ; what a chunk holds
+/// is whole lines either way).
+pub struct SliceChunks {
+    data: Bytes,
+    pos: usize,
+    next_line: u64,
+    chunk_size: usize,
+    max_line: usize,
+}
+
+impl SliceChunks {
+    /// Cuts `data` into chunks of about [`CHUNK_SIZE`] bytes.
+    pub fn new(data: Bytes) -> Self {
+        Self::with_sizes(data, CHUNK_SIZE, MAX_LINE)
+    }
+
+    /// Cuts `data` with a given chunk size and line limit (tests use small
+    /// ones).
+    pub fn with_sizes(data: Bytes, chunk_size: usize, max_line: usize) -> Self {
+        SliceChunks {
+            data,
+            pos: 0,
+            next_line: 1,
+            chunk_size: chunk_size.clamp(1, max_line.max(1)),
+            max_line: max_line.max(1),
+        }
+    }
+
+    /// The first line of `rest` is longer than the limit: a chunk of its
+    /// first `max_line` bytes, and the position after its newline.
+    fn overlong(&self, length: usize, newline: bool) -> (Chunk, usize) {
+        let chunk = Chunk {
+            data: self.data.slice(self.pos..self.pos + self.max_line),
+            first_line: self.next_line,
+            first_offset: self.pos as u64,
+            overlong: Some(length as u64),
+            line_count: 1,
+        };
+        (chunk, self.pos + length + usize::from(newline))
+    }
+}
+
+impl Iterator for SliceChunks {
+    type Item = Chunk;
+
+    fn next(&mut self) -> Option<Chunk> {
+        let rest = self.data.get(self.pos..).filter(|r| !r.is_empty())?;
+        // The chunk ends after the last newline of the next `chunk_size`
+        // bytes, or with the data. No newline there: its first line is
+        // longer than a chunk, and a chunk of its own (or overlong).
+        let end = if rest.len() <= self.chunk_size {
+            rest.len()
+        } else if let Some(i) = memchr::memrchr(b'\n', &rest[..self.chunk_size]) {
+            i + 1
+        } else {
+            let newline = memchr::memchr(b'\n', &rest[self.chunk_size..]);
+            let length = newline.map_or(rest.len(), |i| self.chunk_size + i);
+            if length > self.max_line {
+                let (chunk, next) = self.overlong(length, newline.is_some());
+                self.pos = next;
+                self.next_line += 1;
+                return Some(chunk);
+            }
+            (length + 1).min(rest.len())
+        };
+        let data = self.data.slice(self.pos..self.pos + end);
+        let newlines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let chunk = Chunk {
+            first_line: self.next_line,
+            first_offset: self.pos as u64,
+            overlong: None,
+            line_count: newlines + u64::from(!data.ends_with(b"\n")),
+            data,
+        };
+        self.pos += end;
+        self.next_line += newlines;
+        Some(chunk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,22 +352,28 @@ mod tests {
         }
     }
 
-    fn collect(
-        input: &[u8],
-        chunk: usize,
-        max: usize,
-        trickle: usize,
-    ) -> Vec<(u64, u64, Vec<u8>, bool)> {
+    type Lines = Vec<(u64, u64, Vec<u8>, Option<u64>)>;
+
+    /// The lines of chunks read through a reader that returns at most
+    /// `trickle` bytes a call; the same as cutting them in memory.
+    fn collect(input: &[u8], chunk: usize, max: usize, trickle: usize) -> Lines {
+        let read = ChunkReader::with_sizes(Trickle(input, trickle), chunk, max);
+        let out = lines_of(read.map(|c| c.expect("read")));
+        let sliced = SliceChunks::with_sizes(Bytes::copy_from_slice(input), chunk, max);
+        assert_eq!(lines_of(sliced), out, "in memory, {chunk} {max}");
+        out
+    }
+
+    fn lines_of(chunks: impl Iterator<Item = Chunk>) -> Lines {
         let mut out = Vec::new();
-        for c in ChunkReader::with_sizes(Trickle(input, trickle), chunk, max) {
-            let c = c.expect("read");
+        for c in chunks {
             if c.overlong.is_some() {
-                out.push((c.first_line, c.first_offset, c.data.clone(), true));
+                out.push((c.first_line, c.first_offset, c.data.to_vec(), c.overlong));
                 continue;
             }
             assert_eq!(c.line_count, c.lines().count() as u64);
             for l in c.lines() {
-                out.push((l.number, l.offset, l.bytes.to_vec(), false));
+                out.push((l.number, l.offset, l.bytes.to_vec(), None));
             }
         }
         out
@@ -289,8 +384,8 @@ mod tests {
         let input = b"one\ntwo\r\n\nthree four\nlast-without-newline";
         let want = collect(input, 1 << 20, 1 << 20, 1 << 20);
         assert_eq!(want.len(), 5);
-        assert_eq!(want[4], (5, 21, b"last-without-newline".to_vec(), false));
-        assert_eq!(want[2], (3, 9, b"".to_vec(), false));
+        assert_eq!(want[4], (5, 21, b"last-without-newline".to_vec(), None));
+        assert_eq!(want[2], (3, 9, b"".to_vec(), None));
         for chunk in 1..12 {
             for trickle in [1, 3, 7, 100] {
                 assert_eq!(
@@ -306,12 +401,14 @@ mod tests {
     fn overlong_lines_are_cut_and_numbering_goes_on() {
         let input = b"ok\n0123456789abcdef\nnext\n0123456789";
         let got = collect(input, 4, 8, 3);
-        assert_eq!(got[0], (1, 0, b"ok".to_vec(), false));
-        assert!(got[1].3, "line 2 is overlong");
-        assert_eq!(got[1].0, 2);
-        assert_eq!(got[1].2.len(), 8);
-        assert_eq!(got[2], (3, 20, b"next".to_vec(), false));
-        assert!(got[3].3, "final line without newline is overlong too");
+        assert_eq!(got[0], (1, 0, b"ok".to_vec(), None));
+        assert_eq!(got[1], (2, 3, b"01234567".to_vec(), Some(16)), "overlong");
+        assert_eq!(got[2], (3, 20, b"next".to_vec(), None));
+        assert_eq!(
+            got[3].3,
+            Some(10),
+            "final line without newline is overlong too"
+        );
         assert_eq!(got[3].1, 25);
     }
 
@@ -326,10 +423,10 @@ mod tests {
             input.extend_from_slice(&[b'y'; 20]);
             let got = collect(&input, chunk, 8, trickle);
             assert_eq!(got.len(), 4, "{chunk} {trickle}: {got:?}");
-            assert_eq!(got[0], (1, 0, b"ok".to_vec(), false));
-            assert_eq!(got[1], (2, 3, vec![b'x'; 8], true));
-            assert_eq!(got[2], (3, 24, b"next".to_vec(), false));
-            assert_eq!(got[3], (4, 29, vec![b'y'; 8], true));
+            assert_eq!(got[0], (1, 0, b"ok".to_vec(), None));
+            assert_eq!(got[1], (2, 3, vec![b'x'; 8], Some(20)));
+            assert_eq!(got[2], (3, 24, b"next".to_vec(), None));
+            assert_eq!(got[3], (4, 29, vec![b'y'; 8], Some(20)));
         }
         let mut r = ChunkReader::with_sizes(&[b'z'; 30][..], 64, 8);
         let c = r.next_chunk().expect("read").expect("a chunk");
@@ -362,6 +459,39 @@ mod tests {
         let items: Vec<_> = ChunkReader::with_sizes(Failing(10), 4, 8).collect();
         assert!(items.last().is_some_and(|r| r.is_err()));
         assert_eq!(items.iter().filter(|r| r.is_err()).count(), 1);
+    }
+
+    #[test]
+    fn cutting_in_memory_shares_the_bytes_and_gives_the_same_lines() {
+        // Lines around the chunk size and the limit, in every order.
+        let lines: [&[u8]; 6] = [
+            b"",
+            b"a",
+            b"abcd",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"abcdefghijklmnopq",
+        ];
+        let mut input = Vec::new();
+        for (i, a) in lines.iter().enumerate() {
+            for b in &lines[i..] {
+                input.extend_from_slice(a);
+                input.push(b'\n');
+                input.extend_from_slice(b);
+                input.push(b'\n');
+            }
+        }
+        input.extend_from_slice(b"tail");
+        for chunk in [1, 3, 4, 8, 9, 16, 64] {
+            for max in [4, 8, 9, 16] {
+                collect(&input, chunk, max, 5);
+            }
+        }
+        let data = Bytes::from(input);
+        for c in SliceChunks::with_sizes(data.clone(), 16, 8) {
+            let inside = data.as_ptr_range();
+            assert!(inside.contains(&c.data.as_ptr()), "a slice, not a copy");
+        }
     }
 
     #[test]

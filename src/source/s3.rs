@@ -324,10 +324,10 @@ pub(super) fn open(
     store: &Arc<dyn ObjectStore>,
     key: &KeyPath,
     size: u64,
-) -> io::Result<Box<dyn Read + Send>> {
+) -> io::Result<super::Opened> {
     if size <= FETCH_WHOLE {
         let bytes = block_on(fetch(Arc::clone(store), key.clone()))?;
-        return super::decode(io::Cursor::new(bytes));
+        return super::decode_bytes(bytes);
     }
     super::decode(Streamed {
         store: Arc::clone(store),
@@ -337,6 +337,7 @@ pub(super) fn open(
         buf: Bytes::new(),
         attempts: 0,
     })
+    .map(super::Opened::Stream)
 }
 
 /// Opens objects in order, fetching the small S3 ones ahead, up to
@@ -401,7 +402,7 @@ impl Prefetch {
 }
 
 impl Iterator for Prefetch {
-    type Item = (Object, io::Result<Box<dyn Read + Send>>);
+    type Item = (Object, io::Result<super::Opened>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let object = self.objects.get(self.next)?.clone();
@@ -409,7 +410,7 @@ impl Iterator for Prefetch {
         self.next += 1;
         let reader = match &object.location {
             Location::S3 { .. } if object.size <= FETCH_WHOLE => match self.rx.blocking_recv() {
-                Some((j, bytes)) if j == i => bytes.and_then(|b| super::decode(io::Cursor::new(b))),
+                Some((j, bytes)) if j == i => bytes.and_then(super::decode_bytes),
                 Some((j, _)) => Err(io::Error::other(format!(
                     "prefetch out of order: object {j} came for {i}"
                 ))),

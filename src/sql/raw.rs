@@ -34,7 +34,7 @@ use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::parse::{LogRecord, Reason};
 use crate::scan::{Sink, scan};
 use crate::schema;
-use crate::source::{Chunk, ChunkReader, Compression, Line, Object, Prefetch};
+use crate::source::{Chunk, ChunkReader, Chunks, Compression, Line, Object, Prefetch};
 
 /// Which table a [`RawTable`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +199,7 @@ fn spread(sizes: &[u64], n: usize) -> Vec<Vec<usize>> {
     groups
 }
 
-type Lines = ChunkReader<Box<dyn Read + Send>>;
+type Lines = Chunks;
 
 /// The chunk readers of a partition's pieces, in order: whole objects
 /// fetched ahead ([`Prefetch`]), ranges opened at their first line.
@@ -218,7 +218,7 @@ fn chunk_readers(pieces: Vec<Piece>) -> impl Iterator<Item = (Object, std::io::R
                 (p.object, reader)
             }
             _ => match prefetch.next() {
-                Some((o, r)) => (o, r.map(ChunkReader::new)),
+                Some((o, r)) => (o, r.map(|r| r.chunks())),
                 None => (
                     p.object,
                     Err(std::io::Error::other("object reader ended early")),
@@ -242,7 +242,9 @@ fn open_range(path: &std::path::Path, start: u64, end: u64) -> std::io::Result<L
     let line = 1 + count_newlines(&mut f, first)?;
     f.seek(SeekFrom::Start(first))?;
     let reader: Box<dyn Read + Send> = Box::new(f.take(stop - first));
-    Ok(ChunkReader::new(reader).starting_at(line, first))
+    Ok(Chunks::Stream(
+        ChunkReader::new(reader).starting_at(line, first),
+    ))
 }
 
 /// The offset after the first `\n` at or after `from` (the file's length
