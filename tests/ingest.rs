@@ -395,21 +395,6 @@ fn many_small_objects_make_one_file_a_day() {
     );
 }
 
-/// Runs `sql` on `lake` and returns its CSV.
-fn query_csv(lake: &Path, sql: &str) -> String {
-    let out = crate::util::s3logs_cmd()
-        .args(["query", sql, "--format", "csv", "--lake"])
-        .arg(lake)
-        .output()
-        .expect("run s3logs query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
 #[test]
 fn mapped_files_give_the_lake_that_read_files_give() {
     // Objects of 1 MiB or more are mapped, not read (see `source::map_file`);
@@ -456,11 +441,14 @@ fn mapped_files_give_the_lake_that_read_files_give() {
     let rejects = "SELECT source_file, source_line, byte_offset, reason, length(raw) AS bytes \
                    FROM rejects ORDER BY source_file, source_line";
     for sql in [records, rejects] {
-        let (a, b) = (query_csv(&mapped, sql), query_csv(&read, sql));
+        let (a, b) = (
+            crate::util::query_csv(&mapped, sql),
+            crate::util::query_csv(&read, sql),
+        );
         assert!(a.lines().count() > 2, "{sql}: {a}");
         assert_eq!(a, b, "{sql}");
     }
-    let rejected = query_csv(&read, rejects);
+    let rejected = crate::util::query_csv(&read, rejects);
     assert!(
         rejected.contains(&format!("line_too_long,{}", 16 << 20)),
         "{rejected}"
