@@ -16,10 +16,8 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use anyhow::{Context, Result, anyhow, bail};
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringViewArray};
-use arrow::datatypes::{Field, Schema, TimestampMicrosecondType};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::file::writer::SerializedFileWriter;
@@ -242,7 +240,7 @@ pub(super) fn sorted_slices(
         );
     }
     keys.sort_unstable();
-    let viewed: Vec<RecordBatch> = batches.iter().map(text_as_views).collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
     let chunks: Vec<Vec<(usize, usize)>> = keys
         .chunks(slice.max(1))
         .map(|c| {
@@ -251,40 +249,9 @@ pub(super) fn sorted_slices(
                 .collect()
         })
         .collect();
-    chunks.into_iter().map(move |idx| {
-        let refs: Vec<&RecordBatch> = viewed.iter().collect();
-        Ok(arrow::compute::interleave_record_batch(&refs, &idx)?)
-    })
-}
-
-/// `batch` with its text columns as string views of the same bytes.
-///
-/// Gathering a day's rows in sorted order then copies a 16-byte view per
-/// value instead of the value, and the Parquet writer reads the text where
-/// the parser put it: the gather of `Utf8` columns copied every byte of the
-/// day's text once more, about a tenth of an ingest's CPU. The files are
-/// the same: the writer encodes a view as the string it points to, under
-/// the `Utf8` schema the file was started with.
-fn text_as_views(batch: &RecordBatch) -> RecordBatch {
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| match c.as_string_opt::<i32>() {
-            Some(s) => Arc::new(StringViewArray::from(s)) as ArrayRef,
-            None => Arc::clone(c),
-        })
-        .collect();
-    let fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-        .collect();
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    // The columns are the batch's own, of the same lengths, so this holds.
-    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
-        .unwrap_or_else(|_| batch.clone())
+    chunks
+        .into_iter()
+        .map(move |idx| Ok(arrow::compute::interleave_record_batch(&refs, &idx)?))
 }
 
 /// Sorts and encodes a hand-over (in parallel with the other writers), then
@@ -417,10 +384,9 @@ mod tests {
     }
 
     #[test]
-    fn sorted_text_written_through_views_reads_back_as_the_same_strings() {
-        // Two hand-over batches whose times interleave, with keys short
-        // enough to sit inside a view and long enough to point into the
-        // batch's text, and a missing (null) key.
+    fn a_hand_over_is_written_in_time_order_with_its_text_and_nulls() {
+        // Two batches of one hand-over whose times interleave, with short
+        // and long keys and missing (null) ones.
         let key = |i: usize| match i % 3 {
             0 => format!("k{i}"),
             1 => format!("a/long/key/that/is/not/inlined/{i}.parquet"),
