@@ -57,7 +57,50 @@ impl RawTable {
     pub fn new(objects: Arc<[Object]>, kind: RawKind) -> Self {
         RawTable { objects, kind }
     }
+
+    /// The objects the table reads.
+    pub fn objects(&self) -> Arc<[Object]> {
+        Arc::clone(&self.objects)
+    }
 }
+
+/// Every row of the [`RawKind::Logs`] and [`RawKind::Rejects`] tables over
+/// `objects` from one read of them: the batches of `logs` (all columns)
+/// and of `rejects`, each dealt over `partitions` (at least one) in a
+/// fixed order. A scan of each table would parse every line twice; a
+/// report that holds both in memory reads the logs once.
+pub fn read_both(objects: &[Object], partitions: usize) -> Result<(Batches, Batches)> {
+    let pieces = pieces(objects);
+    let sizes: Vec<u64> = pieces.iter().map(Piece::size).collect();
+    let groups: Vec<Vec<Piece>> = spread(&sizes, partitions)
+        .into_iter()
+        .map(|g| g.into_iter().map(|i| pieces[i].clone()).collect())
+        .collect();
+    let read = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|g| s.spawn(move || read_pieces(g)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(DataFusionError::Internal("a raw reader panicked".into()))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let (mut logs, mut rejects) = (Vec::new(), Vec::new());
+    for (l, r) in read {
+        logs.extend(l);
+        rejects.extend(r);
+    }
+    let n = partitions.max(1);
+    Ok((super::round_robin(logs, n), super::round_robin(rejects, n)))
+}
+
+/// Batches dealt over partitions, as a `MemTable` takes them.
+pub type Batches = Vec<Vec<RecordBatch>>;
 
 #[async_trait]
 impl TableProvider for RawTable {
@@ -438,6 +481,67 @@ fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<
     Ok(())
 }
 
+/// Records and rejected lines both, each into its own batches.
+struct BothSink {
+    builder: LogBatchBuilder,
+    source: String,
+    done: Vec<RecordBatch>,
+    rejects: RejectSink,
+}
+
+impl Sink for BothSink {
+    fn record(&mut self, line: &Line<'_>, rec: &LogRecord<'_>) -> bool {
+        self.builder.append(rec, &self.source, line.number as i64);
+        if self.builder.is_full() {
+            self.done.push(self.builder.finish());
+        }
+        true
+    }
+
+    fn reject(&mut self, line: &Line<'_>, reason: Reason) -> bool {
+        self.rejects.reject(line, reason)
+    }
+
+    fn overlong(&mut self, chunk: &Chunk) -> bool {
+        self.rejects.overlong(chunk)
+    }
+}
+
+/// One partition's pieces read into batches of `logs` and of `rejects`.
+fn read_pieces(pieces: Vec<Piece>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let all: Vec<usize> = (0..schema::logs().fields().len()).collect();
+    let mut sink = BothSink {
+        builder: LogBatchBuilder::projected(crate::batch::BATCH_ROWS, &all)?,
+        source: String::new(),
+        done: Vec::new(),
+        rejects: RejectSink {
+            builder: RejectBatchBuilder::default(),
+            source: Arc::from(""),
+            rows: 0,
+        },
+    };
+    let mut rejects = Vec::new();
+    for (object, chunks) in chunk_readers(pieces) {
+        sink.source.clone_from(&object.name);
+        sink.rejects.source = Arc::from(object.name.as_str());
+        for chunk in chunks.map_err(|e| object_error(&object, e))? {
+            let chunk = chunk.map_err(|e| object_error(&object, e))?;
+            scan(&chunk, &mut sink);
+            if sink.rejects.rows >= crate::batch::BATCH_ROWS {
+                sink.rejects.rows = 0;
+                rejects.push(sink.rejects.builder.finish());
+            }
+        }
+    }
+    if !sink.builder.is_empty() {
+        sink.done.push(sink.builder.finish());
+    }
+    if sink.rejects.rows > 0 {
+        rejects.push(sink.rejects.builder.finish());
+    }
+    Ok((sink.done, rejects))
+}
+
 /// The `run_id` of rejects read straight from raw files.
 pub const RAW_RUN_ID: &str = "raw";
 
@@ -487,5 +591,76 @@ mod tests {
                 assert_eq!(&text[at..at + bytes.len()], &bytes[..]);
             }
         }
+    }
+
+    /// Every row of a table, one CSV line each, sorted.
+    fn rows(batches: &[RecordBatch]) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in batches {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(false)
+                .build(Vec::new());
+            w.write(b).expect("csv");
+            let text = String::from_utf8(w.into_inner()).expect("utf-8");
+            out.extend(text.lines().map(str::to_owned));
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn one_read_gives_the_rows_of_both_scans() {
+        let sample = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let found = crate::source::find(&[sample], &crate::source::Selection::default());
+        let objects: Arc<[Object]> = found.objects.into();
+        assert!(objects.len() > 1, "the sample has several objects");
+        let ctx = datafusion::prelude::SessionContext::new();
+        for (name, kind) in [("logs", RawKind::Logs), ("rejects", RawKind::Rejects)] {
+            let table = RawTable::new(Arc::clone(&objects), kind);
+            ctx.register_table(name, Arc::new(table)).expect("register");
+        }
+        let scanned = |name: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                ctx.table(name)
+                    .await
+                    .expect("table")
+                    .collect()
+                    .await
+                    .expect("scan")
+            }
+        };
+        let (logs, rejects) = (scanned("logs").await, scanned("rejects").await);
+        for partitions in [1, 2, 3] {
+            let (l, r) = read_both(&objects, partitions).expect("read");
+            assert_eq!(l.len(), partitions);
+            assert_eq!(r.len(), partitions);
+            let (l, r) = (l.concat(), r.concat());
+            assert!(l.iter().all(|b| b.schema() == schema::logs()));
+            assert!(r.iter().all(|b| b.schema() == schema::rejects()));
+            let (want_l, got_l) = (rows(&logs), rows(&l));
+            assert!(want_l.len() > 100, "the sample's records");
+            assert_eq!(got_l, want_l, "logs over {partitions} partitions");
+            let (want_r, got_r) = (rows(&rejects), rows(&r));
+            assert_eq!(want_r.len(), 5, "the sample's broken lines");
+            assert_eq!(got_r, want_r, "rejects over {partitions} partitions");
+            // The same order every time.
+            let (again, _) = read_both(&objects, partitions).expect("read");
+            assert_eq!(again.concat(), l);
+        }
+    }
+
+    #[test]
+    fn one_read_names_an_object_it_cannot_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("2026-11-01-00-00-00-ABCDEF");
+        std::fs::write(&path, b"x\n").expect("write");
+        let found = crate::source::find(
+            &[dir.path().to_owned()],
+            &crate::source::Selection::default(),
+        );
+        std::fs::remove_file(&path).expect("remove");
+        let e = read_both(&found.objects, 2).expect_err("gone");
+        assert!(e.to_string().contains("2026-11-01-00-00-00-ABCDEF"), "{e}");
     }
 }
