@@ -1,6 +1,7 @@
 //! A lake that stays healthy under a cron job: days compacted as runs add
 //! files to them, and days past a retention period expired.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
@@ -170,6 +171,27 @@ fn line_at(micros: i64, key: &str) -> String {
     )
 }
 
+/// The days of the lake's kept views and queries (`_s3logs/views/` and
+/// `_s3logs/queries/`, files named `DAY.arrow`).
+fn kept_days(lake: &std::path::Path) -> BTreeSet<String> {
+    let mut days = BTreeSet::new();
+    let mut todo = vec![lake.join("_s3logs/views"), lake.join("_s3logs/queries")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Some(day) = path
+                .file_name()
+                .and_then(|n| n.to_str()?.strip_suffix(".arrow"))
+            {
+                days.insert(day.to_string());
+            }
+        }
+    }
+    days
+}
+
 #[test]
 fn expire_removes_old_days_and_keeps_the_ledger() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -206,13 +228,36 @@ fn expire_removes_old_days_and_keeps_the_ledger() {
         assert_eq!(expire(bad).status.code(), Some(2), "{bad}");
     }
     assert_eq!(count(&lake, "SELECT count(*) AS n FROM logs"), "n\n3\n");
+    // A report keeps each day of its views and queries in the lake.
+    let page = dir.path().join("report.html");
+    let report = s3logs_cmd()
+        .args(["report", "--lake"])
+        .arg(&lake)
+        .arg("--output")
+        .arg(&page)
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{report:?}");
+    let day_of = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .expect("time")
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (old, recent) = (day_of(now - 400 * day), day_of(now - day));
+    let kept = kept_days(&lake);
+    assert!(kept.contains(&old) && kept.contains(&recent), "{kept:?}");
     let out = expire("30");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expired 2 days"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expired 2 days"), "{err}");
+    // Their aggregates (requesters, addresses, keys) go with them.
+    assert_eq!(kept_days(&lake), BTreeSet::from([recent]));
+    assert!(!err.contains(" 0 kept days"), "{err}");
     assert_eq!(count(&lake, "SELECT key FROM logs"), "key\nc\n");
     assert_eq!(count(&lake, "SELECT count(*) AS n FROM rejects"), "n\n1\n");
     // The ledger keeps both objects: the old one is not read again.

@@ -647,6 +647,28 @@ fn a_lake_on_s3_behaves_like_a_local_one() {
         &[],
     );
     assert_eq!(String::from_utf8_lossy(&rows.stdout), "n\n260\n");
+    // A report keeps its days in the lake; expiring the days removes them.
+    let page = tempfile::tempdir().expect("tempdir");
+    let page = page.path().join("r.html");
+    let page_arg = page.display().to_string();
+    let report = s3logs(ep, &["report", "--lake", lake, "--output", &page_arg], &[]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    let expire = || s3logs(ep, &["expire", "--older-than", "1", "--lake", lake], &[]);
+    let first = expire();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let kept: usize = stderr(&first)
+        .split(" kept days")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", stderr(&first)));
+    assert!(kept > 10, "{}", stderr(&first));
+    let second = expire();
+    assert!(
+        stderr(&second).contains("nothing before"),
+        "{}",
+        stderr(&second)
+    );
 }
 
 #[test]
@@ -672,14 +694,22 @@ fn a_run_killed_mid_commit_on_an_s3_lake_is_completed_by_the_next() {
         // Short leases, so that the rerun need not wait minutes for the
         // crashed run's lease to expire.
         let lease = ("S3LOGS_LEASE_SECS", "2");
-        let crashed = s3logs(ep, &args, &[("S3LOGS_CRASH_AT", point), lease]);
+        // Where the runs stage their files: the crash leaves its folder,
+        // the next run removes it.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let tmp_arg = tmp.path().display().to_string();
+        let tmpdir = ("TMPDIR", tmp_arg.as_str());
+        let staged = || std::fs::read_dir(tmp.path()).expect("tmp").count();
+        let crashed = s3logs(ep, &args, &[("S3LOGS_CRASH_AT", point), lease, tmpdir]);
         assert!(!crashed.status.success(), "{point}: the run was to abort");
+        assert_eq!(staged(), 1, "{point}: the crash left its staging folder");
         let rerun = s3logs(
             ep,
             &[&args[..], &["--summary-json", "-"]].concat(),
-            &[lease],
+            &[lease, tmpdir],
         );
         assert_eq!(rerun.status.code(), Some(0), "{point}: {}", stderr(&rerun));
+        assert_eq!(staged(), 0, "{point}: staging left behind");
         assert_eq!(dump_at(&lake, ep), dump(local_lake()), "{point}");
     }
 }

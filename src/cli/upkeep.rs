@@ -144,16 +144,18 @@ pub fn expire(args: ExpireArgs) -> anyhow::Result<ExitCode> {
     let today = s3logs::civil::day_of(s3logs::civil::now_micros());
     let cutoff = s3logs::civil::date_string(today - args.older_than as i32);
     let report = rt.block_on(lake.expire(&cutoff))?;
-    if report.days.is_empty() && report.rejects_removed == 0 {
+    if report.days.is_empty() && report.rejects_removed == 0 && report.kept_removed == 0 {
         eprintln!("s3logs: nothing before {cutoff} to expire");
     } else {
         eprintln!(
-            "s3logs: expired {} days before {cutoff} ({} files, {} records) and {} rejected lines; \
-             the ledger keeps their objects, so they are not ingested again; `s3logs vacuum` frees the files",
+            "s3logs: expired {} days before {cutoff} ({} files, {} records), {} rejected lines \
+             and {} kept days of views and queries; the ledger keeps their objects, so they are \
+             not ingested again; `s3logs vacuum` frees the files",
             report.days.len(),
             report.files_removed,
             report.records_removed,
-            report.rejects_removed
+            report.rejects_removed,
+            report.kept_removed
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -168,6 +168,34 @@ pub enum ManifestAt {
     Key(object_store::path::Path),
 }
 
+/// Removes the staging folders (`$TMPDIR/s3logs-staging-PID-…`) of
+/// processes that no longer run: a run killed before it ended leaves its
+/// folder, whose files no manifest names (they are uploaded before one
+/// does), so they are garbage. A folder whose process is alive, or where
+/// `/proc` cannot tell, is left alone.
+fn remove_dead_staging() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("s3logs-staging-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Drop for Lake {
     fn drop(&mut self) {
         if self.remote.is_some() {
@@ -387,6 +415,7 @@ impl Lake {
     /// Takes the lock file or lease `_s3logs/NAME`, waiting up to `wait`.
     fn hold(&self, name: &str, wait: Duration) -> Result<LakeLock> {
         if let Some(r) = &self.remote {
+            remove_dead_staging();
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating the staging folder {}", self.root.display()))?;
             return Ok(LakeLock {

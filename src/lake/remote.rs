@@ -346,6 +346,23 @@ impl Remote {
         Ok(metas.into_iter().map(|m| m.location).collect())
     }
 
+    /// The keys under the lake's `_s3logs/DIR/`, at any depth.
+    ///
+    /// # Errors
+    ///
+    /// The listing failed.
+    pub async fn meta_keys_under(&self, dir: &str) -> Result<Vec<KeyPath>> {
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&self.key(&format!("_s3logs/{dir}"))))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("listing {}", self.key(&format!("_s3logs/{dir}"))))?;
+        Ok(listed.into_iter().map(|m| m.location).collect())
+    }
+
     /// Deletes an object of the lake.
     ///
     /// # Errors

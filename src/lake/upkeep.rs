@@ -481,7 +481,61 @@ impl Lake {
                 report.rejects_removed = before - after;
             }
         }
+        report.kept_removed = self.remove_kept_before(cutoff_day).await?;
         Ok(report)
+    }
+
+    /// Removes the kept days of views and queries (`_s3logs/views/` and
+    /// `_s3logs/queries/`, named `DAY.arrow`) of days before `cutoff`:
+    /// their aggregates name requesters, addresses and keys, so what
+    /// `expire` takes out of the tables must not live on in them. A later
+    /// report over those days (there are none left) would only miss them.
+    /// Returns how many were removed.
+    ///
+    /// # Errors
+    ///
+    /// A listing or a removal failed.
+    pub async fn remove_kept_before(&self, cutoff: i32) -> Result<usize> {
+        let old = |name: &str| {
+            name.get(..10)
+                .and_then(crate::civil::parse_date)
+                .is_some_and(|day| day < cutoff)
+        };
+        let mut removed = 0;
+        if let Some(remote) = &self.remote {
+            for dir in ["views", "queries"] {
+                for key in remote.meta_keys_under(dir).await? {
+                    if key.filename().is_some_and(old) {
+                        remote.delete(&key).await?;
+                        removed += 1;
+                    }
+                }
+            }
+            return Ok(removed);
+        }
+        let mut todo: Vec<std::path::PathBuf> = ["views", "queries"]
+            .iter()
+            .map(|d| self.meta_dir().join(d))
+            .collect();
+        while let Some(dir) = todo.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+            };
+            for entry in entries {
+                let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(path);
+                } else if entry.file_name().to_str().is_some_and(old) {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes files no longer referenced by any table (replaced by
@@ -621,6 +675,8 @@ pub struct ExpireReport {
     pub records_removed: i64,
     /// Rejected lines removed.
     pub rejects_removed: i64,
+    /// Kept days of views and queries removed with them.
+    pub kept_removed: usize,
     /// Version of the `logs` table after the commit, when there was one.
     pub logs_version: Option<i64>,
 }
