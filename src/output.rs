@@ -261,7 +261,7 @@ impl Unit {
 }
 
 /// `6065979` bytes as `6.07 MB`: three significant digits, powers of 1000.
-pub(crate) fn human_bytes(bytes: f64) -> String {
+pub fn human_bytes(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes;
     let mut unit = 0;

@@ -353,6 +353,79 @@ fn no_lake_an_empty_lake_and_an_empty_range() {
 }
 
 #[test]
+fn raw_logs_larger_than_memory_go_through_a_temporary_lake_to_the_same_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = sample_logs().display().to_string();
+    // Where the temporary lake goes: empty again after every run.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    let run = |raw: &[&str], extra: &[&str], page: &Path| {
+        s3logs_cmd()
+            .env("TMPDIR", &tmp)
+            .arg("report")
+            .arg("--raw")
+            .args(raw)
+            .args(extra)
+            .arg("--output")
+            .arg(page)
+            .output()
+            .expect("run")
+    };
+    let spill = ["--raw-memory-mb", "0"];
+    for range in [
+        &[][..],
+        &["--since", "2024-03-02", "--until", "2024-03-02"][..],
+    ] {
+        let held = dir.path().join("held.html");
+        let out = run(&[&sample], range, &held);
+        assert!(out.status.success(), "{out:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("temporary lake"));
+        let spilled = dir.path().join("spilled.html");
+        let out = run(&[&sample], &[range, &spill[..]].concat(), &spilled);
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("more than the 0 B to hold in memory") && err.contains("temporary lake"),
+            "{err}"
+        );
+        let (held, spilled) = (
+            std::fs::read_to_string(&held).expect("page"),
+            std::fs::read_to_string(&spilled).expect("page"),
+        );
+        assert!(held.contains("data-card=\"requests\""));
+        assert_eq!(held, spilled, "the pages of {range:?} differ");
+        assert_eq!(
+            std::fs::read_dir(&tmp).expect("tmp").count(),
+            0,
+            "left behind"
+        );
+    }
+    // An object that cannot be read fails the report either way, naming
+    // it, with no page and nothing left behind.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).expect("mkdir");
+    std::fs::write(
+        broken.join("2024-03-02-00-00-00-BROKEN.gz"),
+        b"\x1f\x8b\x08\0garbage",
+    )
+    .expect("write");
+    let broken = broken.display().to_string();
+    for extra in [&[][..], &spill[..]] {
+        let page = dir.path().join("broken.html");
+        let out = run(&[&sample, &broken], extra, &page);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("BROKEN.gz"), "{extra:?}: {err}");
+        assert!(!page.exists());
+        assert_eq!(
+            std::fs::read_dir(&tmp).expect("tmp").count(),
+            0,
+            "left behind"
+        );
+    }
+}
+
+#[test]
 fn timings_say_what_each_table_view_and_query_took_on_stderr_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let page = dir.path().join("r.html");

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use anyhow::{Context, bail};
+use s3logs::output::human_bytes;
 use s3logs::report::{self, Options};
-use s3logs::sql::{Sources, context, in_memory};
+use s3logs::sql::{Sources, context, in_memory, raw_objects};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -47,6 +49,13 @@ pub struct ReportArgs {
     /// The pricing plan of the cost panels: a bundled name or a TOML file.
     #[arg(long, env = "S3LOGS_PRICING", default_value = "us-east-1-standard")]
     pricing: String,
+
+    /// With --raw: the most log text, in MiB, to hold in memory (compressed
+    /// objects count ten times their size); more is read once into a
+    /// temporary lake on disk instead. Default: half the memory available
+    /// (the machine's, or its cgroup's when that is less).
+    #[arg(long, env = "S3LOGS_RAW_MEMORY_MB", value_name = "MIB")]
+    raw_memory_mb: Option<u64>,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -73,11 +82,28 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let page = rt.block_on(async {
         let ctx = context(&sources).await?;
         if !args.raw.is_empty() {
+            let objects = raw_objects(&ctx).await?.unwrap_or_default();
+            let text = text_size(&objects);
+            let budget = args.raw_memory_mb.map(|m| m << 20).or_else(memory_for_raw);
+            if let Some(budget) = budget.filter(|&b| text > b) {
+                eprintln!(
+                    "s3logs: the raw files hold about {} of logs, more than the {} \
+                     to hold in memory (--raw-memory-mb): reading them once into a \
+                     temporary lake on disk",
+                    human_bytes(text as f64),
+                    human_bytes(budget as f64)
+                );
+                return Ok(None);
+            }
             in_memory(&ctx, options.since.as_deref(), options.until.as_deref()).await?;
         }
         let built = report::build(&ctx, &options).await?;
-        anyhow::Ok(report::html::render(&built))
+        anyhow::Ok(Some(report::html::render(&built)))
     })?;
+    let page = match page {
+        Some(page) => page,
+        None => through_lake(&args, sources, &options)?,
+    };
     super::replace_file(&args.output, page.as_bytes())?;
     eprintln!("s3logs: wrote the report to {}", args.output.display());
     Ok(ExitCode::SUCCESS)
@@ -97,4 +123,93 @@ fn selection(args: &ReportArgs) -> s3logs::source::Selection {
         },
         resume: Default::default(),
     }
+}
+
+/// The page of `--raw` sources too large for memory: they are ingested
+/// once into a temporary lake (which bounds memory whatever their size,
+/// as `ingest` does), and the report is the lake's. The lake is removed
+/// afterwards, whether the report succeeded or not.
+fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyhow::Result<String> {
+    let dir = tempfile::Builder::new()
+        .prefix("s3logs-report-")
+        .tempdir()
+        .context("making a temporary lake (TMPDIR says where)")?;
+    let lake = dir.path().join("lake");
+    let mut opts = s3logs::ingest::Options::new(args.raw.clone(), lake.clone());
+    opts.selection = selection(args);
+    opts.lookback_days = None;
+    opts.compact_over = 0;
+    opts.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = s3logs::ingest::run(&opts)
+        .with_context(|| format!("reading the raw files into {}", lake.display()))?
+        .summary;
+    if !summary.errors.is_empty() {
+        bail!("reading the raw files: {}", summary.errors.join("; "));
+    }
+    let sources = Sources {
+        lake: Some(lake),
+        raw: Vec::new(),
+        ..sources
+    };
+    let rt = s3logs::runtime::get();
+    let page = rt.block_on(async {
+        let ctx = context(&sources).await?;
+        let built = report::build(&ctx, options).await?;
+        anyhow::Ok(report::html::render(&built))
+    })?;
+    dir.close().context("removing the temporary lake")?;
+    Ok(page)
+}
+
+/// About how much log text `objects` hold: their sizes, with those whose
+/// names say they are compressed counted ten times (S3 access logs shrink
+/// about that much under gzip or zstd).
+fn text_size(objects: &[s3logs::source::Object]) -> u64 {
+    objects
+        .iter()
+        .map(|o| {
+            let compressed = [".gz", ".gzip", ".zst", ".zstd"]
+                .iter()
+                .any(|ext| o.name.to_ascii_lowercase().ends_with(ext));
+            if compressed {
+                o.size.saturating_mul(10)
+            } else {
+                o.size
+            }
+        })
+        .fold(0, u64::saturating_add)
+}
+
+/// Half the memory available to this process: the machine's available
+/// memory, or what its cgroup (v2) still allows when that is less. `None`
+/// where neither can be read (no limit is then applied).
+fn memory_for_raw() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())?;
+    let mut available = kib.saturating_mul(1024);
+    if let Some(room) = cgroup_room() {
+        available = available.min(room);
+    }
+    Some(available / 2)
+}
+
+/// What the cgroup v2 of this process may still allocate (`memory.max`
+/// less `memory.current`), when it has a limit.
+fn cgroup_room() -> Option<u64> {
+    let me = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = me.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // `memory.max` reads `max` where there is no limit: no number.
+    Some(read("memory.max")?.saturating_sub(read("memory.current")?))
 }

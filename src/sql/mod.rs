@@ -333,6 +333,23 @@ pub(crate) fn say_time(what: &str, name: &str, start: std::time::Instant) {
     }
 }
 
+/// The objects that `ctx`'s `logs` table reads when it reads raw files
+/// (`None` over a lake).
+///
+/// # Errors
+///
+/// The table cannot be opened.
+pub async fn raw_objects(ctx: &SessionContext) -> Result<Option<Arc<[crate::source::Object]>>> {
+    if !ctx.table_exist("logs")? {
+        return Ok(None);
+    }
+    let provider = ctx.table_provider("logs").await.map_err(tables::plain)?;
+    let any: &dyn std::any::Any = provider.as_ref();
+    Ok(any
+        .downcast_ref::<raw::RawTable>()
+        .map(raw::RawTable::objects))
+}
+
 /// Reads the `logs` and `rejects` tables once into memory and puts them in
 /// place of the originals, so that many queries over raw files parse them
 /// once (`s3logs report --raw`). `logs` keeps only the days `since` to
