@@ -364,28 +364,23 @@ pub async fn in_memory(
     until: Option<&str>,
 ) -> Result<()> {
     let partitions = ctx.copied_config().target_partitions();
-    if ctx.table_exist("logs")? {
-        let provider = ctx.table_provider("logs").await.map_err(tables::plain)?;
-        let any: &dyn std::any::Any = provider.as_ref();
-        if let Some(raw) = any.downcast_ref::<raw::RawTable>() {
-            // Raw files: both tables from one read, then the range.
-            let start = std::time::Instant::now();
-            let objects = raw.objects();
-            let read = tokio::task::spawn_blocking(move || raw::read_both(&objects, partitions))
-                .await
-                .context("reading the logs table")?;
-            let (logs, rejects) = read.context("reading the logs table")?;
-            say_time("table", "logs and rejects", start);
-            for (name, schema, parts) in [
-                ("logs", crate::schema::logs(), logs),
-                ("rejects", crate::schema::rejects(), rejects),
-            ] {
-                ctx.deregister_table(name)?;
-                ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
-            }
-            if since.is_none() && until.is_none() {
-                return Ok(());
-            }
+    if let Some(objects) = raw_objects(ctx).await? {
+        // Raw files: both tables from one read, then the range.
+        let start = std::time::Instant::now();
+        let read = tokio::task::spawn_blocking(move || raw::read_both(&objects, partitions))
+            .await
+            .context("reading the logs table")?;
+        let (logs, rejects) = read.context("reading the logs table")?;
+        say_time("table", "logs and rejects", start);
+        for (name, schema, parts) in [
+            ("logs", crate::schema::logs(), logs),
+            ("rejects", crate::schema::rejects(), rejects),
+        ] {
+            ctx.deregister_table(name)?;
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
+        }
+        if since.is_none() && until.is_none() {
+            return Ok(());
         }
     }
     for name in ["logs", "rejects"] {
