@@ -2,7 +2,7 @@
 //! (Debian's Chromium through Playwright), checked against `s3logs query`;
 //! hostile log values shown as text and never run; bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -423,6 +423,50 @@ fn raw_logs_larger_than_memory_go_through_a_temporary_lake_to_the_same_page() {
             "left behind"
         );
     }
+    // A report killed while it builds its temporary lake leaves it; the
+    // next report removes it, and leaves the folder of a live process.
+    let live = tmp.join(format!("s3logs-report-{}-live", std::process::id()));
+    std::fs::create_dir(&live).expect("mkdir");
+    let lakes = || -> Vec<PathBuf> {
+        std::fs::read_dir(&tmp)
+            .expect("tmp")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != live)
+            .collect()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_s3logs"))
+        .env("TMPDIR", &tmp)
+        .args([
+            "report",
+            "--raw",
+            &sample,
+            "--raw-memory-mb",
+            "0",
+            "--output",
+        ])
+        .arg(dir.path().join("killed.html"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while !lakes().iter().any(|p| p.join("lake").exists()) {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the report ended before its temporary lake was seen"
+        );
+        assert!(started.elapsed().as_secs() < 60, "no temporary lake");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let killed = lakes();
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    let page = dir.path().join("after.html");
+    let out = run(&[&sample], &[], &page);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!killed[0].exists(), "the killed report's lake is left");
+    assert!(live.exists(), "a live process's folder was removed");
 }
 
 #[test]

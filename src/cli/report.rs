@@ -82,6 +82,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let page = rt.block_on(async {
         let ctx = context(&sources).await?;
         if !args.raw.is_empty() {
+            // A report killed before it ended left its temporary lake.
+            s3logs::lake::remove_dead_temp_dirs(TEMP_LAKE);
             let objects = raw_objects(&ctx).await?.unwrap_or_default();
             let text = text_size(&objects);
             let budget = args.raw_memory_mb.map(|m| m << 20).or_else(memory_for_raw);
@@ -125,13 +127,17 @@ fn selection(args: &ReportArgs) -> s3logs::source::Selection {
     }
 }
 
+/// The prefix of the temporary lakes in `TMPDIR` (then the PID, then a
+/// random part).
+const TEMP_LAKE: &str = "s3logs-report-";
+
 /// The page of `--raw` sources too large for memory: they are ingested
 /// once into a temporary lake (which bounds memory whatever their size,
 /// as `ingest` does), and the report is the lake's. The lake is removed
 /// afterwards, whether the report succeeded or not.
 fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyhow::Result<String> {
     let dir = tempfile::Builder::new()
-        .prefix("s3logs-report-")
+        .prefix(&format!("{TEMP_LAKE}{}-", std::process::id()))
         .tempdir()
         .context("making a temporary lake (TMPDIR says where)")?;
     let lake = dir.path().join("lake");

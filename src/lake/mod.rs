@@ -168,12 +168,12 @@ pub enum ManifestAt {
     Key(object_store::path::Path),
 }
 
-/// Removes the staging folders (`$TMPDIR/s3logs-staging-PID-…`) of
-/// processes that no longer run: a run killed before it ended leaves its
-/// folder, whose files no manifest names (they are uploaded before one
-/// does), so they are garbage. A folder whose process is alive, or where
-/// `/proc` cannot tell, is left alone.
-fn remove_dead_staging() {
+/// Removes the folders `$TMPDIR/{prefix}PID-…` of processes that no longer
+/// run: a run killed before it ended (`kill -9`, Ctrl-C, the OOM killer)
+/// leaves its folder, which nothing else will ever use, and which may hold
+/// gigabytes (a report's temporary lake). A folder whose process is alive,
+/// or where `/proc` cannot tell, is left alone.
+pub fn remove_dead_temp_dirs(prefix: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -184,7 +184,7 @@ fn remove_dead_staging() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("s3logs-staging-"))
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
@@ -195,6 +195,10 @@ fn remove_dead_staging() {
         }
     }
 }
+
+/// The prefix of the staging folders of S3 lakes: their files are uploaded
+/// before a manifest names them, so a dead run's are garbage.
+const STAGING: &str = "s3logs-staging-";
 
 impl Drop for Lake {
     fn drop(&mut self) {
@@ -247,8 +251,7 @@ impl Lake {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let staging =
-            std::env::temp_dir().join(format!("s3logs-staging-{}-{stamp}", std::process::id()));
+        let staging = std::env::temp_dir().join(format!("{STAGING}{}-{stamp}", std::process::id()));
         Ok(Lake {
             root: staging,
             remote: Some(remote::Remote::new(url, s3)?),
@@ -415,7 +418,7 @@ impl Lake {
     /// Takes the lock file or lease `_s3logs/NAME`, waiting up to `wait`.
     fn hold(&self, name: &str, wait: Duration) -> Result<LakeLock> {
         if let Some(r) = &self.remote {
-            remove_dead_staging();
+            remove_dead_temp_dirs(STAGING);
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating the staging folder {}", self.root.display()))?;
             return Ok(LakeLock {
