@@ -176,3 +176,44 @@ fn the_readme_commands_run_as_written() {
         "the cron line wrote its summary"
     );
 }
+
+#[test]
+fn a_range_that_ends_before_it_starts_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = crate::util::sample_logs().display().to_string();
+    let lake = dir.path().join("lake").display().to_string();
+    let page = dir.path().join("r.html").display().to_string();
+    let range = ["--since", "2024-03-05", "--until", "2024-03-01"];
+    let commands: [&[&str]; 5] = [
+        &["check", &sample],
+        &["ingest", &sample, "--lake", &lake],
+        &["query", "--raw", &sample, "SELECT count(*) FROM logs"],
+        &["audit", "--raw", &sample],
+        &["report", "--raw", &sample, "--output", &page],
+    ];
+    for args in commands {
+        let out = s3logs_cmd().args(args).args(range).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--since 2024-03-05 is after --until 2024-03-01"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!dir.path().join("lake").exists(), "ingest wrote a lake");
+    assert!(!dir.path().join("r.html").exists(), "report wrote a page");
+    // One day, given as both ends, is a range.
+    let out = s3logs_cmd()
+        .args([
+            "check",
+            &sample,
+            "--since",
+            "2024-03-01",
+            "--until",
+            "2024-03-01",
+        ])
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(2), "{out:?}");
+}

@@ -54,6 +54,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    super::check_text_range(args.since.as_deref(), args.until.as_deref())?;
     if let Some(path) = &args.metrics_file {
         super::check_writable(path, "--metrics-file")?;
     }

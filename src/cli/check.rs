@@ -95,7 +95,7 @@ fn escape(raw: &[u8]) -> String {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let found = find(&args.paths, &args.selection.selection());
+    let found = find(&args.paths, &args.selection.selection()?);
     let (objects, missing) = (found.objects, found.errors);
     let mut unreadable: Vec<String> = Vec::new();
     for m in &missing {

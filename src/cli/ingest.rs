@@ -120,7 +120,7 @@ pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
         super::check_writable(path, "--metrics-file")?;
     }
     let mut opts = Options::new(args.sources, args.lake);
-    opts.selection = args.selection.selection();
+    opts.selection = args.selection.selection()?;
     opts.lookback_days = (!args.full_listing).then_some(args.lookback_days as i32);
     opts.memory_budget = args.memory_mb.max(16) << 20;
     opts.lock_wait = Duration::from_secs(args.lock_wait);

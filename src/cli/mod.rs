@@ -234,8 +234,10 @@ pub struct SelectionArgs {
 }
 
 impl SelectionArgs {
-    fn selection(&self) -> s3logs::source::Selection {
-        s3logs::source::Selection {
+    /// The selection, or an error when `--since` is after `--until`.
+    fn selection(&self) -> anyhow::Result<s3logs::source::Selection> {
+        check_range(self.since, self.until)?;
+        Ok(s3logs::source::Selection {
             since: self.since,
             until: self.until,
             s3: s3logs::source::S3Options {
@@ -243,8 +245,27 @@ impl SelectionArgs {
                 region: self.region.clone(),
             },
             resume: Default::default(),
-        }
+        })
     }
+}
+
+/// An error when `since` is after `until` (days since the epoch): the range
+/// holds no day, and a run over it would quietly find nothing.
+fn check_range(since: Option<i32>, until: Option<i32>) -> anyhow::Result<()> {
+    match (since, until) {
+        (Some(s), Some(u)) if s > u => anyhow::bail!(
+            "--since {} is after --until {}: the range holds no day",
+            s3logs::civil::date_string(s),
+            s3logs::civil::date_string(u)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_range`] of `YYYY-MM-DD` texts.
+fn check_text_range(since: Option<&str>, until: Option<&str>) -> anyhow::Result<()> {
+    let day = |d: Option<&str>| d.and_then(s3logs::civil::parse_date);
+    check_range(day(since), day(until))
 }
 
 /// Where the enrichment functions (`ip_cloud_*`, `ip_country`, …) find

@@ -118,7 +118,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
         lake: Some(args.lake.clone()),
         raw: args.raw.clone(),
         pricing: args.pricing.clone(),
-        selection: args.selection.selection(),
+        selection: args.selection.selection()?,
         enrich: args.enrich.options(),
     };
     let rt = s3logs::runtime::get();
