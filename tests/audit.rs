@@ -79,6 +79,26 @@ fn findings_match_their_queries_and_alerts_set_the_exit_code() {
         "{text}"
     );
     assert!(!text.contains("name=\"cross_account\""), "off: {text}");
+    let records = query_sum(&lake, "report/overview", "requests", &[]);
+    assert!(records > 0.0);
+    assert!(
+        text.contains(&format!("s3logs_audit_records {records}\n")),
+        "{text}"
+    );
+    // A range with no records finds nothing, and says why, so that logs
+    // that stopped arriving do not pass for a quiet bucket.
+    let (code, _, err) = audit(&[
+        "--lake",
+        &lake_s,
+        "--since",
+        "2030-01-01",
+        "--metrics-file",
+        &prom.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no records in the range audited"), "{err}");
+    let text = std::fs::read_to_string(&prom).expect("metrics");
+    assert!(text.contains("s3logs_audit_records 0\n"), "{text}");
     // The same findings from the raw files.
     let sample = sample_logs().display().to_string();
     let (code, raw, _) = audit(&["--raw", &sample]);

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use s3logs::sql::findings::{self, Finding, Policy};
-use s3logs::sql::{Sources, context};
+use s3logs::sql::{Answers, Sources, context};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -80,9 +80,12 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         enrich: args.enrich.options(),
     };
     let rt = s3logs::runtime::get();
-    let found = rt.block_on(async {
+    let (since, until) = (args.since.as_deref(), args.until.as_deref());
+    let (found, records) = rt.block_on(async {
         let ctx = context(&sources).await?;
-        findings::evaluate(&ctx, &policy, args.since.as_deref(), args.until.as_deref()).await
+        let found = findings::evaluate(&ctx, &policy, since, until).await?;
+        let records = findings::records_in(&ctx, since, until, &mut Answers::default()).await?;
+        anyhow::Ok((found, records))
     })?;
     let mut out = super::stdout();
     match &args.summary_json {
@@ -101,8 +104,14 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     if let Some(path) = &args.metrics_file {
-        super::replace_file(path, metrics(&found).as_bytes())
+        super::replace_file(path, metrics(&found, records).as_bytes())
             .with_context(|| format!("writing the metrics to {}", path.display()))?;
+    }
+    if records == 0 {
+        eprintln!(
+            "s3logs: no records in the range audited, so there was nothing to find: \
+             a quiet bucket, or logs that stopped arriving"
+        );
     }
     let alerts = found.iter().filter(|f| f.alert).count();
     if alerts > 0 {
@@ -113,8 +122,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The findings in the Prometheus text format.
-fn metrics(found: &[Finding]) -> String {
+/// The findings, and the records they were measured over, in the
+/// Prometheus text format.
+fn metrics(found: &[Finding], records: u64) -> String {
     let mut out = String::from(
         "# HELP s3logs_audit_finding The measure of each finding (see s3logs audit).\n\
          # TYPE s3logs_audit_finding gauge\n",
@@ -137,6 +147,12 @@ fn metrics(found: &[Finding]) -> String {
             u8::from(f.alert)
         ));
     }
+    // A monitor alerts on 0: every finding is "ok" over no records.
+    out.push_str(&format!(
+        "# HELP s3logs_audit_records The records in the range audited.\n\
+         # TYPE s3logs_audit_records gauge\n\
+         s3logs_audit_records {records}\n"
+    ));
     out.push_str(&format!(
         "# HELP s3logs_audit_last_run_timestamp_seconds When the audit ran.\n\
          # TYPE s3logs_audit_last_run_timestamp_seconds gauge\n\

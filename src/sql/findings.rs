@@ -288,6 +288,40 @@ pub async fn evaluate(
     evaluate_with(ctx, policy, since, until, &mut answers).await
 }
 
+/// How many records the range holds (`report/overview`'s `requests`), so
+/// that an audit can say when it had nothing to read: every finding is
+/// then "ok", which a cron job would take for a quiet, healthy bucket even
+/// when the logs stopped arriving.
+///
+/// # Errors
+///
+/// The query failed.
+pub async fn records_in(
+    ctx: &SessionContext,
+    since: Option<&str>,
+    until: Option<&str>,
+    answers: &mut Answers,
+) -> Result<u64> {
+    let query = queries::find("report/overview")?.context("no bundled query report/overview")?;
+    let answer = answers
+        .run(ctx, &query, &given(&Rule::default(), since, until))
+        .await
+        .context("counting the records of the range")?;
+    let mut records = 0;
+    for batch in &answer.batches {
+        let column = batch
+            .column_by_name("requests")
+            .context("report/overview has no requests column")?;
+        let column = arrow::compute::cast(column, &DataType::UInt64)?;
+        records += column
+            .as_primitive::<arrow::datatypes::UInt64Type>()
+            .iter()
+            .flatten()
+            .sum::<u64>();
+    }
+    Ok(records)
+}
+
 /// The queries, with their parameters, that [`evaluate`] runs for
 /// `policy`.
 ///
