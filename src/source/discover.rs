@@ -177,12 +177,22 @@ pub fn discover<P: AsRef<Path>>(paths: &[P]) -> (Vec<Object>, Vec<DiscoverError>
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        walk(p.as_ref(), &mut objects, &mut errors);
+        walk(p.as_ref(), &mut Vec::new(), &mut objects, &mut errors);
     }
     (objects, errors)
 }
 
-fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>) {
+/// Walks `path`, below the folders `inside` (device and inode of each).
+/// A link back to one of them (`logs/loop -> ..`) is not followed: its
+/// files are already being listed, and following it would go round until
+/// the path grew too long for the kernel, failing the whole run. Other
+/// links are followed; a file reached twice is read once (see `find`).
+fn walk(
+    path: &Path,
+    inside: &mut Vec<(u64, u64)>,
+    objects: &mut Vec<Object>,
+    errors: &mut Vec<DiscoverError>,
+) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(error) => {
@@ -204,6 +214,13 @@ fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>)
         });
         return;
     }
+    let id = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    if inside.contains(&id) {
+        return;
+    }
     let entries = match std::fs::read_dir(path) {
         Ok(rd) => rd.collect::<Result<Vec<_>, _>>(),
         Err(e) => Err(e),
@@ -223,7 +240,9 @@ fn walk(path: &Path, objects: &mut Vec<Object>, errors: &mut Vec<DiscoverError>)
         if entry.file_name().as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        walk(&entry.path(), objects, errors);
+        inside.push(id);
+        walk(&entry.path(), inside, objects, errors);
+        inside.pop();
     }
 }
 
@@ -266,6 +285,33 @@ mod tests {
             }
         }
         assert_eq!(names.len(), strings.len());
+    }
+
+    #[test]
+    fn a_link_back_to_a_folder_being_walked_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(logs.join("a")).expect("set up");
+        std::fs::write(logs.join("a/2024-03-01-00-00-00-A"), b"x\n").expect("set up");
+        std::os::unix::fs::symlink("..", logs.join("a/loop")).expect("set up");
+        // A link to a sibling is followed (its files are read once, by
+        // `find`, which knows them by their real paths).
+        std::os::unix::fs::symlink("a", logs.join("latest")).expect("set up");
+        let (objects, errors) = discover(&[&logs]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                o.name
+                    .strip_prefix(&*logs.to_string_lossy())
+                    .unwrap_or(&o.name)
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["/a/2024-03-01-00-00-00-A", "/latest/2024-03-01-00-00-00-A"]
+        );
     }
 
     #[test]
