@@ -301,10 +301,29 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// [`printable`], but keeping line breaks: for messages of several lines
+/// (an error naming a file whose name came from a bucket, followed by
+/// DataFusion's list of valid fields), where only the breaks are ours.
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn messages_keep_their_lines_and_lose_their_escapes() {
+        assert_eq!(
+            printable_lines("a\u{1b}[31mb: bad\nValid fields: x\r"),
+            "a\\u{1b}[31mb: bad\nValid fields: x\\r"
+        );
+        assert_eq!(printable_lines("plain"), "plain");
+    }
 
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};

@@ -11,7 +11,7 @@ use arrow::datatypes::Int64Type;
 use s3logs::lake::{Lake, Table};
 
 use crate::ingest::ingest;
-use crate::util::sample_logs;
+use crate::util::{s3logs_cmd, sample_logs};
 
 const LINE: &[u8] = b"o bkt [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - 3E57 REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 5 5 7 6 \"-\" \"curl/8\" -\n";
 
@@ -308,4 +308,37 @@ fn a_changed_object_is_an_error_unless_reingested_and_then_replaced() {
     let (out, summary) = ingest(&[&src], &lake, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(summary["objects_skipped"], 2);
+}
+
+#[test]
+fn object_names_with_escape_sequences_reach_the_terminal_escaped() {
+    // Anyone who can write to the log bucket names its objects, and the
+    // errors that name them go to a terminal.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let name = "2024-03-01-00-00-00-A\u{1b}]0;owned\u{7}\u{1b}[2J\rB";
+    std::fs::write(logs.join(name), b"\x1f\x8b\x08\0garbage").expect("write");
+    let lake = dir.path().join("lake");
+    for args in [
+        vec!["check".to_string(), logs.display().to_string()],
+        vec![
+            "ingest".to_string(),
+            logs.display().to_string(),
+            "--lake".to_string(),
+            lake.display().to_string(),
+        ],
+    ] {
+        let out = s3logs_cmd().args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("2024-03-01-00-00-00-A\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\rB"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains(['\u{1b}', '\u{7}', '\r']),
+            "{args:?}: a control character reached stderr: {err:?}"
+        );
+    }
 }

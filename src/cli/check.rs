@@ -99,7 +99,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (objects, missing) = (found.objects, found.errors);
     let mut unreadable: Vec<String> = Vec::new();
     for m in &missing {
-        eprintln!("s3logs: {}: {}", m.source, m.error);
+        eprintln!(
+            "s3logs: {}: {}",
+            s3logs::output::printable(&m.source),
+            s3logs::output::printable(&m.error)
+        );
         unreadable.push(m.source.clone());
     }
     let reports = check_objects(&objects, args.rejects);
@@ -107,7 +111,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     for r in &reports {
         total.merge(&r.stats);
         if let Some(e) = &r.error {
-            eprintln!("s3logs: {}: {e}", r.name);
+            eprintln!(
+                "s3logs: {}: {}",
+                s3logs::output::printable(&r.name),
+                s3logs::output::printable(&e.to_string())
+            );
             unreadable.push(r.name.clone());
         }
     }

@@ -161,10 +161,11 @@ impl<W: std::io::Write> std::io::Write for PipeAware<W> {
     }
 }
 
-/// Table on a terminal, the machine format otherwise.
 /// An error and its causes, `: `-separated, leaving out a cause whose start
 /// the messages before it already hold (object_store and DataFusion repeat
-/// their sources' messages in their own, not always to the byte).
+/// their sources' messages in their own, not always to the byte). Control
+/// characters are escaped: errors name objects, whose names are anyone's
+/// who can write to the bucket, and they go to a terminal.
 pub fn error_chain(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
@@ -178,9 +179,10 @@ pub fn error_chain(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    out
+    s3logs::output::printable_lines(&out)
 }
 
+/// Table on a terminal, the machine format otherwise.
 fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()

@@ -258,7 +258,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             "s3logs: error: {} files the tables name are missing or damaged (first: {}); \
              queries that read them fail",
             p.len(),
-            p[0]
+            s3logs::output::printable(&p[0].to_string())
         );
         return Ok(ExitCode::from(2));
     }

@@ -352,7 +352,8 @@ impl Summary {
             );
         }
         for e in &self.errors {
-            let _ = writeln!(s, "s3logs: error: {e}");
+            // An object's name is anyone's who can write to the bucket.
+            let _ = writeln!(s, "s3logs: error: {}", crate::output::printable(e));
         }
         if self.objects_to_retry > 0 {
             let _ = writeln!(
