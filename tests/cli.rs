@@ -217,3 +217,73 @@ fn a_range_that_ends_before_it_starts_is_refused_by_every_command() {
         .expect("run");
     assert_ne!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn an_output_that_is_a_log_being_read_or_a_folder_is_refused_and_the_log_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let log = logs.join("2024-03-01-00-00-00-ABCDEF");
+    // Any log will do: the first file of the samples.
+    let sample = walk_first_file(&crate::util::sample_logs());
+    std::fs::copy(&sample, &log).expect("copy");
+    let before = std::fs::read(&log).expect("read");
+    let (logs_s, log_s) = (logs.display().to_string(), log.display().to_string());
+    let lake = dir.path().join("lake").display().to_string();
+    let commands: [&[&str]; 6] = [
+        &["report", "--raw", &logs_s, "--output", &log_s],
+        &["report", "--raw", &log_s, "--output", &log_s],
+        &["query", "--raw", &logs_s, "--output", &log_s, "SELECT 1"],
+        &["audit", "--raw", &logs_s, "--metrics-file", &log_s],
+        &["audit", "--raw", &logs_s, "--summary-json", &log_s],
+        &["ingest", &logs_s, "--lake", &lake, "--metrics-file", &log_s],
+    ];
+    for args in commands {
+        let out = s3logs_cmd().args(args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is one of the logs being read"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&log).expect("read"), before, "{args:?}");
+    }
+    assert!(!dir.path().join("lake").exists(), "ingest started");
+    // A folder is not a file to write, and nothing is left beside it.
+    let out = s3logs_cmd()
+        .args(["report", "--raw", &logs_s, "--output"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"));
+    // A new file in the folder is written, with a warning.
+    let page = logs.join("report.html");
+    let out = s3logs_cmd()
+        .args(["report", "--raw", &logs_s, "--output"])
+        .arg(&page)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("will read it as a log"));
+    assert!(page.is_file());
+}
+
+/// The first file below `dir`, in name order.
+fn walk_first_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_file() {
+            return e;
+        }
+        if e.is_dir() {
+            return walk_first_file(&e);
+        }
+    }
+    panic!("no file below {}", dir.display());
+}

@@ -56,7 +56,10 @@ pub struct AuditArgs {
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     super::check_text_range(args.since.as_deref(), args.until.as_deref())?;
     if let Some(path) = &args.metrics_file {
-        super::check_writable(path, "--metrics-file")?;
+        super::check_writable(path, "--metrics-file", &args.raw)?;
+    }
+    if let Some(path) = args.summary_json.as_ref().filter(|p| p.as_os_str() != "-") {
+        super::check_writable(path, "--summary-json", &args.raw)?;
     }
     let policy = match &args.policy {
         Some(path) => {

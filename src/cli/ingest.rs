@@ -117,7 +117,10 @@ fn write_metrics(path: &std::path::Path, summary: &Summary, succeeded: bool) -> 
 
 pub fn run_cmd(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.metrics_file {
-        super::check_writable(path, "--metrics-file")?;
+        super::check_writable(path, "--metrics-file", &args.sources)?;
+    }
+    if let Some(path) = args.summary_json.as_ref().filter(|p| p.as_os_str() != "-") {
+        super::check_writable(path, "--summary-json", &args.sources)?;
     }
     let mut opts = Options::new(args.sources, args.lake);
     opts.selection = args.selection.selection()?;

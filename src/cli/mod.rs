@@ -325,8 +325,19 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 }
 
 /// Checks, before a command changes anything, that `path` (given as
-/// `flag`) can be written: its folder exists and takes a new file.
-fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+/// `flag`) can be written: it is not a folder, its folder exists and takes
+/// a new file, and it is not one of the log files of `sources` that the
+/// command reads (which it would replace, or empty before reading it): a
+/// source file, or a file in a source folder. A new file in a source folder
+/// is written, with a warning that later runs over it will read it as a log.
+fn check_writable(
+    path: &std::path::Path,
+    flag: &str,
+    sources: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{flag} {}: is a folder; name a file", path.display());
+    }
     let dir = parent(path);
     if !dir.is_dir() {
         anyhow::bail!(
@@ -344,6 +355,33 @@ fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
         )
     })?;
     let _ = std::fs::remove_file(&probe);
+    let target = match (std::fs::canonicalize(&dir), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => return Ok(()),
+    };
+    // An existing file is known by its real path (a link to a log is one).
+    let target = std::fs::canonicalize(&target).unwrap_or(target);
+    for source in sources {
+        let Ok(real) = std::fs::canonicalize(source) else {
+            continue; // s3:// URLs, and paths the command will report
+        };
+        let inside = real.is_dir() && target.starts_with(&real);
+        if real == target || (inside && target.is_file()) {
+            anyhow::bail!(
+                "{flag} {}: is one of the logs being read (from {}); name another file",
+                path.display(),
+                source.display()
+            );
+        }
+        if inside {
+            eprintln!(
+                "s3logs: warning: {flag} {} is inside {}, a folder of logs being read: \
+                 later runs over it will read it as a log",
+                path.display(),
+                source.display()
+            );
+        }
+    }
     Ok(())
 }
 

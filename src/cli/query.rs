@@ -102,6 +102,9 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<ExitCode> {
             "no query given: s3logs query QUERY [--raw PATH...], or s3logs query --raw PATH... QUERY"
         ),
     };
+    if let Some(path) = &args.output {
+        super::check_writable(path, "--output", &args.raw)?;
+    }
     let query = resolve(&text)?;
     let given: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let params = query.bind(&given)?;

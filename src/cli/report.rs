@@ -60,7 +60,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     super::check_text_range(args.since.as_deref(), args.until.as_deref())?;
-    super::check_writable(&args.output, "--output")?;
+    super::check_writable(&args.output, "--output", &args.raw)?;
     let sources = Sources {
         lake: Some(args.lake.clone()),
         raw: args.raw.clone(),
