@@ -845,3 +845,48 @@ fn random_extreme_lines_never_make_the_lake_unreadable() {
         crate::ingest_edges::read_with_other_readers(&lake, records, Some(round + 1));
     }
 }
+
+#[test]
+fn a_damaged_commit_is_named_by_every_command_that_opens_the_lake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let (out, _) = crate::ingest::ingest(&[&sample_logs()], &lake, &["--max-reject-ratio", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let commit = lake.join("logs/_delta_log/00000000000000000000.json");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&commit)
+        .expect("open");
+    std::io::Write::write_all(&mut f, b"\n{\"add\": garbage\n").expect("damage");
+    drop(f);
+    let text = std::fs::read_to_string(&commit).expect("commit");
+    let line = text
+        .split('\n')
+        .position(|l| l.contains("garbage"))
+        .expect("the damage")
+        + 1;
+    let lake_s = lake.display().to_string();
+    let page = dir.path().join("r.html").display().to_string();
+    let sample = sample_logs().display().to_string();
+    let commands: [&[&str]; 4] = [
+        &["status", "--lake", &lake_s],
+        &["query", "--lake", &lake_s, "SELECT count(*) FROM logs"],
+        &["report", "--lake", &lake_s, "--output", &page],
+        &["ingest", &sample, "--lake", &lake_s],
+    ];
+    let named = format!(
+        "the commit {}, line {}, is not JSON",
+        commit.canonicalize().expect("real path").display(),
+        line
+    );
+    for args in commands {
+        let out = crate::util::s3logs_cmd()
+            .env_remove("RUST_BACKTRACE")
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&named), "{args:?}: {err}");
+    }
+}

@@ -196,6 +196,44 @@ pub fn remove_dead_temp_dirs(prefix: &str) {
     }
 }
 
+/// What is wrong with a local table's log when it cannot be opened, as a
+/// clause to add to the error: the first commit file of `_delta_log` with a
+/// line that is not JSON. Delta's own error says only what it could not
+/// parse ("unexpected 'g'"), not which of the commits is damaged. Empty when
+/// the table is not local or every commit parses.
+pub fn damaged_commit(url: &Url) -> String {
+    let Some(log) = url.to_file_path().ok().map(|d| d.join("_delta_log")) else {
+        return String::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&log) else {
+        return String::new();
+    };
+    let mut commits: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    for path in commits {
+        let Ok(text) = std::fs::read(&path) else {
+            continue;
+        };
+        let bad = text
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .find(|(_, line)| serde_json::from_slice::<serde_json::Value>(line).is_err());
+        if let Some((n, _)) = bad {
+            return format!(
+                " (the commit {}, line {}, is not JSON: restore it from a copy of the lake)",
+                path.display(),
+                n + 1
+            );
+        }
+    }
+    String::new()
+}
+
 /// The prefix of the staging folders of S3 lakes: their files are uploaded
 /// before a manifest names them, so a dead run's are garbage.
 const STAGING: &str = "s3logs-staging-";
@@ -510,7 +548,10 @@ impl Lake {
         let url = self.url(table)?;
         let dt = DeltaTable::try_from_url(url.clone())
             .await
-            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+            .with_context(|| {
+                let why = damaged_commit(&url);
+                format!("opening the {} table at {url}{why}", table.name())
+            })?;
         if dt.version().is_some() {
             return Ok(dt);
         }
@@ -548,9 +589,10 @@ impl Lake {
         let Some(url) = self.existing_url(table).await? else {
             return Ok(None);
         };
-        let dt = deltalake::open_table(url.clone())
-            .await
-            .with_context(|| format!("opening the {} table at {url}", table.name()))?;
+        let dt = deltalake::open_table(url.clone()).await.with_context(|| {
+            let why = damaged_commit(&url);
+            format!("opening the {} table at {url}{why}", table.name())
+        })?;
         Ok(Some(dt))
     }
 

@@ -117,7 +117,10 @@ impl LakeSchema {
             let unloaded = deltalake::table::builder::parse_table_uri(url.as_str())
                 .and_then(deltalake::DeltaTableBuilder::from_url)
                 .and_then(|b| b.build())
-                .map_err(|e| anyhow::anyhow!("opening the {} table at {url}: {e}", which.name()))?;
+                .map_err(|e| {
+                    let why = crate::lake::damaged_commit(&url);
+                    anyhow::anyhow!("opening the {} table at {url}{why}: {e}", which.name())
+                })?;
             unloaded
                 .update_datafusion_session(&state)
                 .map_err(|e| anyhow::anyhow!("preparing the {} table: {e}", which.name()))?;
@@ -193,10 +196,10 @@ impl LakeTable {
             let name = self.which.name();
             let mut table = self.unloaded.clone();
             let url = table.table_url().clone();
-            table
-                .load()
-                .await
-                .map_err(|e| OpenError(format!("opening the {name} table at {url}: {e}")))?;
+            table.load().await.map_err(|e| {
+                let why = crate::lake::damaged_commit(&url);
+                OpenError(format!("opening the {name} table at {url}{why}: {e}"))
+            })?;
             let provider = table
                 .table_provider()
                 .await
