@@ -508,3 +508,67 @@ fn timings_say_what_each_table_view_and_query_took_on_stderr_only() {
     assert!(!err.contains("s3logs: query "), "{err}");
     assert!(!err.contains("s3logs: view "), "{err}");
 }
+
+#[test]
+fn logs_that_compress_far_better_than_guessed_still_go_through_a_temporary_lake() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    // One real line a hundred thousand times: about 40 MB of text that
+    // gzip takes to a few hundred KB, far past the tenfold the size check
+    // assumes of a compressed object.
+    let sample = sample_logs()
+        .join("partitioned-prefix/111122223333/eu-west-1/analytics-raw/2024/03/03")
+        .join("2024-03-03-00-00-00-9C6DBEDBC37293ED.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&sample).expect("sample"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let line = text.lines().next().expect("a line");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let object = logs.join("2024-03-03-00-00-00-AAAAAAAAAAAAAAAA.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&object).expect("create"),
+        flate2::Compression::best(),
+    );
+    for _ in 0..100_000 {
+        writeln!(gz, "{line}").expect("write");
+    }
+    gz.finish().expect("finish");
+    let compressed = std::fs::metadata(&object).expect("size").len();
+    let text_bytes = (line.len() as u64 + 1) * 100_000;
+    // The budget: above ten times the compressed size, below the text.
+    let budget_mb = ((compressed * 10) >> 20) + 1;
+    assert!(budget_mb << 20 < text_bytes, "{compressed} {text_bytes}");
+    let run = |extra: &[&str], page: &Path| {
+        s3logs_cmd()
+            .env("TMPDIR", &tmp)
+            .arg("report")
+            .arg("--raw")
+            .arg(&logs)
+            .args(extra)
+            .arg("--output")
+            .arg(page)
+            .output()
+            .expect("run")
+    };
+    let held = dir.path().join("held.html");
+    let out = run(&[], &held);
+    assert!(out.status.success(), "{out:?}");
+    let spilled = dir.path().join("spilled.html");
+    let out = run(&["--raw-memory-mb", &budget_mb.to_string()], &spilled);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more than their sizes suggested"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&held).expect("page"),
+        std::fs::read_to_string(&spilled).expect("page")
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp").count(),
+        0,
+        "left behind"
+    );
+}

@@ -98,7 +98,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(None);
             }
-            in_memory(&ctx, options.since.as_deref(), options.until.as_deref()).await?;
+            let (since, until) = (options.since.as_deref(), options.until.as_deref());
+            match in_memory(&ctx, since, until, budget).await {
+                // Compressed objects whose text is far more than ten times
+                // their size: found out while reading them.
+                Err(e) if s3logs::sql::is_over_budget(&e) => {
+                    eprintln!(
+                        "s3logs: the raw files hold more than the {} of logs to hold in \
+                         memory (--raw-memory-mb), more than their sizes suggested: \
+                         reading them once into a temporary lake on disk",
+                        human_bytes(budget.unwrap_or_default() as f64)
+                    );
+                    return Ok(None);
+                }
+                read => read?,
+            }
         }
         let built = report::build(&ctx, &options).await?;
         anyhow::Ok(Some(report::html::render(&built)))

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -357,19 +358,22 @@ pub async fn raw_objects(ctx: &SessionContext) -> Result<Option<Arc<[crate::sour
 ///
 /// # Errors
 ///
-/// The tables cannot be read.
+/// The tables cannot be read, or raw files hold more than `budget` bytes
+/// of text (see [`is_over_budget`]).
 pub async fn in_memory(
     ctx: &SessionContext,
     since: Option<&str>,
     until: Option<&str>,
+    budget: Option<u64>,
 ) -> Result<()> {
     let partitions = ctx.copied_config().target_partitions();
     if let Some(objects) = raw_objects(ctx).await? {
         // Raw files: both tables from one read, then the range.
         let start = std::time::Instant::now();
-        let read = tokio::task::spawn_blocking(move || raw::read_both(&objects, partitions))
-            .await
-            .context("reading the logs table")?;
+        let read =
+            tokio::task::spawn_blocking(move || raw::read_both(&objects, partitions, budget))
+                .await
+                .context("reading the logs table")?;
         let (logs, rejects) = read.context("reading the logs table")?;
         say_time("table", "logs and rejects", start);
         for (name, schema, parts) in [
@@ -409,6 +413,17 @@ pub async fn in_memory(
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
     }
     Ok(())
+}
+
+/// Whether [`in_memory`] stopped because the raw files held more text than
+/// its budget (the caller can read them another way).
+pub fn is_over_budget(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<DataFusionError>(),
+            Some(DataFusionError::ResourcesExhausted(_))
+        )
+    })
 }
 
 /// In-memory batches dealt over `partitions` (at least one), so that the

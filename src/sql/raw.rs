@@ -69,7 +69,27 @@ impl RawTable {
 /// and of `rejects`, each dealt over `partitions` (at least one) in a
 /// fixed order. A scan of each table would parse every line twice; a
 /// report that holds both in memory reads the logs once.
-pub fn read_both(objects: &[Object], partitions: usize) -> Result<(Batches, Batches)> {
+///
+/// With a `budget`, the read stops with [`DataFusionError::ResourcesExhausted`]
+/// once the objects' text (decompressed) passes that many bytes: a size
+/// guessed from compressed objects can be far off (a log that compresses a
+/// hundredfold), and what is held is about one and a half times the text.
+pub fn read_both(
+    objects: &[Object],
+    partitions: usize,
+    budget: Option<u64>,
+) -> Result<(Batches, Batches)> {
+    let read = std::sync::atomic::AtomicU64::new(0);
+    let within = |bytes: usize| -> Result<()> {
+        let total =
+            read.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed) + bytes as u64;
+        match budget {
+            Some(b) if total > b => Err(DataFusionError::ResourcesExhausted(format!(
+                "the logs hold more than the {b} bytes of text to hold in memory"
+            ))),
+            _ => Ok(()),
+        }
+    };
     let pieces = pieces(objects);
     let sizes: Vec<u64> = pieces.iter().map(Piece::size).collect();
     let groups: Vec<Vec<Piece>> = spread(&sizes, partitions)
@@ -79,7 +99,7 @@ pub fn read_both(objects: &[Object], partitions: usize) -> Result<(Batches, Batc
     let read = std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .into_iter()
-            .map(|g| s.spawn(move || read_pieces(g)))
+            .map(|g| s.spawn(|| read_pieces(g, &within)))
             .collect();
         handles
             .into_iter()
@@ -508,7 +528,10 @@ impl Sink for BothSink {
 }
 
 /// One partition's pieces read into batches of `logs` and of `rejects`.
-fn read_pieces(pieces: Vec<Piece>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+fn read_pieces(
+    pieces: Vec<Piece>,
+    within: &(dyn Fn(usize) -> Result<()> + Sync),
+) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
     let all: Vec<usize> = (0..schema::logs().fields().len()).collect();
     let mut sink = BothSink {
         builder: LogBatchBuilder::projected(crate::batch::BATCH_ROWS, &all)?,
@@ -526,6 +549,7 @@ fn read_pieces(pieces: Vec<Piece>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>
         sink.rejects.source = Arc::from(object.name.as_str());
         for chunk in chunks.map_err(|e| object_error(&object, e))? {
             let chunk = chunk.map_err(|e| object_error(&object, e))?;
+            within(chunk.data.len())?;
             scan(&chunk, &mut sink);
             if sink.rejects.rows >= crate::batch::BATCH_ROWS {
                 sink.rejects.rows = 0;
@@ -632,7 +656,7 @@ mod tests {
         };
         let (logs, rejects) = (scanned("logs").await, scanned("rejects").await);
         for partitions in [1, 2, 3] {
-            let (l, r) = read_both(&objects, partitions).expect("read");
+            let (l, r) = read_both(&objects, partitions, None).expect("read");
             assert_eq!(l.len(), partitions);
             assert_eq!(r.len(), partitions);
             let (l, r) = (l.concat(), r.concat());
@@ -645,7 +669,7 @@ mod tests {
             assert_eq!(want_r.len(), 5, "the sample's broken lines");
             assert_eq!(got_r, want_r, "rejects over {partitions} partitions");
             // The same order every time.
-            let (again, _) = read_both(&objects, partitions).expect("read");
+            let (again, _) = read_both(&objects, partitions, None).expect("read");
             assert_eq!(again.concat(), l);
         }
     }
@@ -660,7 +684,7 @@ mod tests {
             &crate::source::Selection::default(),
         );
         std::fs::remove_file(&path).expect("remove");
-        let e = read_both(&found.objects, 2).expect_err("gone");
+        let e = read_both(&found.objects, 2, None).expect_err("gone");
         assert!(e.to_string().contains("2026-11-01-00-00-00-ABCDEF"), "{e}");
     }
 }
