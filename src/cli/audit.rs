@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use s3logs::sql::findings::{self, Finding, Policy};
-use s3logs::sql::{Answers, Sources, context};
+use s3logs::sql::{Sources, context};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -87,7 +87,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let (found, records) = rt.block_on(async {
         let ctx = context(&sources).await?;
         let found = findings::evaluate(&ctx, &policy, since, until).await?;
-        let records = findings::records_in(&ctx, since, until, &mut Answers::default()).await?;
+        let records = findings::records_in(&ctx, since, until).await?;
         anyhow::Ok((found, records))
     })?;
     let mut out = super::stdout();

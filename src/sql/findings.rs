@@ -300,10 +300,9 @@ pub async fn records_in(
     ctx: &SessionContext,
     since: Option<&str>,
     until: Option<&str>,
-    answers: &mut Answers,
 ) -> Result<u64> {
     let query = queries::find("report/overview")?.context("no bundled query report/overview")?;
-    let answer = answers
+    let answer = Answers::default()
         .run(ctx, &query, &given(&Rule::default(), since, until))
         .await
         .context("counting the records of the range")?;

@@ -79,10 +79,10 @@ pub fn read_both(
     partitions: usize,
     budget: Option<u64>,
 ) -> Result<(Batches, Batches)> {
-    let read = std::sync::atomic::AtomicU64::new(0);
+    let text_read = std::sync::atomic::AtomicU64::new(0);
     let within = |bytes: usize| -> Result<()> {
         let total =
-            read.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed) + bytes as u64;
+            text_read.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed) + bytes as u64;
         match budget {
             Some(b) if total > b => Err(DataFusionError::ResourcesExhausted(format!(
                 "the logs hold more than the {b} bytes of text to hold in memory"
