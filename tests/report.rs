@@ -424,9 +424,13 @@ fn raw_logs_larger_than_memory_go_through_a_temporary_lake_to_the_same_page() {
         );
     }
     // A report killed while it builds its temporary lake leaves it; the
-    // next report removes it, and leaves the folder of a live process.
-    let live = tmp.join(format!("s3logs-report-{}-live", std::process::id()));
+    // next report removes it, and leaves the folder of a live report, even
+    // one whose PID means nothing here (another container's, which shares
+    // TMPDIR but not the PID namespace): its owner's lock says it is live.
+    let live = tmp.join("s3logs-report-4000000000-live");
     std::fs::create_dir(&live).expect("mkdir");
+    let held = std::fs::File::create(live.join(".s3logs-owner")).expect("owner");
+    held.lock().expect("lock");
     let lakes = || -> Vec<PathBuf> {
         std::fs::read_dir(&tmp)
             .expect("tmp")
@@ -466,7 +470,12 @@ fn raw_logs_larger_than_memory_go_through_a_temporary_lake_to_the_same_page() {
     let out = run(&[&sample], &[], &page);
     assert!(out.status.success(), "{out:?}");
     assert!(!killed[0].exists(), "the killed report's lake is left");
-    assert!(live.exists(), "a live process's folder was removed");
+    assert!(live.exists(), "a live report's folder was removed");
+    // Once its owner ends, that folder goes with the next report.
+    drop(held);
+    let out = run(&[&sample], &[], &page);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!live.exists(), "a dead report's folder is left");
 }
 
 #[test]

@@ -142,8 +142,8 @@ fn selection(args: &ReportArgs) -> s3logs::source::Selection {
     }
 }
 
-/// The prefix of the temporary lakes in `TMPDIR` (then the PID, then a
-/// random part).
+/// The prefix of the temporary lakes in `TMPDIR` (then the PID, for
+/// people, then a random part).
 const TEMP_LAKE: &str = "s3logs-report-";
 
 /// The page of `--raw` sources too large for memory: they are ingested
@@ -155,6 +155,8 @@ fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyho
         .prefix(&format!("{TEMP_LAKE}{}-", std::process::id()))
         .tempdir()
         .context("making a temporary lake (TMPDIR says where)")?;
+    let owner = s3logs::lake::own_temp_dir(dir.path())
+        .with_context(|| format!("locking the temporary lake {}", dir.path().display()))?;
     let lake = dir.path().join("lake");
     let mut opts = s3logs::ingest::Options::new(args.raw.clone(), lake.clone());
     opts.selection = selection(args);
@@ -178,6 +180,7 @@ fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyho
         let built = report::build(&ctx, options).await?;
         anyhow::Ok(report::html::render(&built))
     })?;
+    drop(owner);
     dir.close().context("removing the temporary lake")?;
     Ok(page)
 }

@@ -114,6 +114,9 @@ pub struct Lake {
     shard: Option<Shard>,
     /// The commits made through this handle.
     commits: CommitStats,
+    /// For a lake on S3, the lock that keeps its staging folder from
+    /// [`remove_dead_temp_dirs`] while this handle lives.
+    staging_owner: std::sync::OnceLock<File>,
 }
 
 /// Commits made through a [`Lake`], and how many times deltalake had to
@@ -168,31 +171,63 @@ pub enum ManifestAt {
     Key(object_store::path::Path),
 }
 
-/// Removes the folders `$TMPDIR/{prefix}PID-…` of processes that no longer
-/// run: a run killed before it ended (`kill -9`, Ctrl-C, the OOM killer)
-/// leaves its folder, which nothing else will ever use, and which may hold
-/// gigabytes (a report's temporary lake). A folder whose process is alive,
-/// or where `/proc` cannot tell, is left alone.
+/// The file in each temporary folder of s3logs' whose lock its owner holds
+/// while it runs (see [`own_temp_dir`]).
+const OWNER: &str = ".s3logs-owner";
+
+/// Marks `dir`, a temporary folder this process just made, as in use for
+/// as long as the returned file stays open: it holds an exclusive lock
+/// (`flock`) on the folder's owner file, which the kernel releases however
+/// the process ends. [`remove_dead_temp_dirs`] leaves a folder alone while
+/// its lock is held.
+///
+/// # Errors
+///
+/// The owner file cannot be made or locked.
+pub fn own_temp_dir(dir: &Path) -> std::io::Result<File> {
+    let file = File::create(dir.join(OWNER))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Removes the folders `$TMPDIR/{prefix}…` whose owner no longer runs: a
+/// run killed before it ended (`kill -9`, Ctrl-C, the OOM killer) leaves
+/// its folder, which nothing else will ever use, and which may hold
+/// gigabytes (a report's temporary lake).
+///
+/// A folder counts as its owner's while the lock of its owner file is held
+/// ([`own_temp_dir`]). A lock, unlike a PID, says the same thing in every
+/// PID namespace: containers that share a `TMPDIR` never take each other's
+/// live folders, as a PID that is alive in one and unknown in the other
+/// would. A folder without an owner file is left alone for a minute (its
+/// owner may be about to make it); one whose lock cannot be tried (a
+/// filesystem without locks) is left alone.
 pub fn remove_dead_temp_dirs(prefix: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        if !name.to_str().is_some_and(|n| n.starts_with(prefix)) {
             continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
+        }
+        if is_dead_temp_dir(&entry.path()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+fn is_dead_temp_dir(dir: &Path) -> bool {
+    match File::open(dir.join(OWNER)) {
+        // Taking the lock proves no one holds it; dropping the file
+        // releases it at once.
+        Ok(owner) => owner.try_lock().is_ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(60)),
+        Err(_) => false,
     }
 }
 
@@ -254,6 +289,7 @@ impl Lake {
             remote: None,
             shard: None,
             commits: CommitStats::default(),
+            staging_owner: std::sync::OnceLock::new(),
         }
     }
 
@@ -295,6 +331,7 @@ impl Lake {
             remote: Some(remote::Remote::new(url, s3)?),
             shard: None,
             commits: CommitStats::default(),
+            staging_owner: std::sync::OnceLock::new(),
         })
     }
 
@@ -459,6 +496,12 @@ impl Lake {
             remove_dead_temp_dirs(STAGING);
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating the staging folder {}", self.root.display()))?;
+            if self.staging_owner.get().is_none() {
+                let owner = own_temp_dir(&self.root).with_context(|| {
+                    format!("locking the staging folder {}", self.root.display())
+                })?;
+                let _ = self.staging_owner.set(owner);
+            }
             return Ok(LakeLock {
                 _files: Vec::new(),
                 _leases: vec![r.lock(name, wait)?],
