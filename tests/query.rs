@@ -306,6 +306,36 @@ fn queries_over_views_answer_as_over_the_records() {
     );
 }
 
+/// The logs stopping before the end of a range is the gap that matters
+/// most: `missing_hours` lists the hours from the last record to the end
+/// of an `until` that is given, and to three hours before now at the
+/// latest (records that may not be delivered yet are not missed).
+#[test]
+fn missing_hours_sees_the_logs_stop_before_the_range_ends() {
+    let tail = |params: &[&str]| -> Option<Value> {
+        let all = [&["min_baseline=1"][..], params].concat();
+        lake_json("report/missing_hours", &all)
+            .into_iter()
+            .filter(|r| r["kind"] == "no records")
+            .max_by_key(|r| r["start"].as_str().unwrap_or_default().to_string())
+    };
+    // The sample's last record is at 2024-03-04 01:51.
+    let last = tail(&[]).expect("gaps");
+    assert_eq!(last["start"], "2024-03-04T00:00:00Z", "no range, no tail");
+    let last = tail(&["until=2024-03-04"]).expect("gaps");
+    assert_eq!(last["start"], "2024-03-04T02:00:00Z");
+    assert_eq!(last["hours"], 22, "02:00 to midnight");
+    // A range whose last hour has records (2024-03-03 23:00) has no tail.
+    let last = tail(&["until=2024-03-03"]).expect("gaps");
+    assert_eq!(last["start"], "2024-03-03T19:00:00Z", "{last}");
+    // A range that ends in the future: up to three hours before now.
+    let last = tail(&["until=9999-12-30"]).expect("gaps");
+    let start = chrono::DateTime::parse_from_rfc3339("2024-03-04T02:00:00Z").expect("time");
+    let hours = (chrono::Utc::now() - start.with_timezone(&chrono::Utc)).num_hours() - 3;
+    let got = last["hours"].as_i64().expect("hours");
+    assert!((hours - 1..=hours).contains(&got), "{got} against {hours}");
+}
+
 #[test]
 fn parameters_are_typed_values_never_sql() {
     let lake = lake().display().to_string();
