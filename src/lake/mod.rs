@@ -236,7 +236,7 @@ fn is_dead_temp_dir(dir: &Path) -> bool {
 /// line that is not JSON. Delta's own error says only what it could not
 /// parse ("unexpected 'g'"), not which of the commits is damaged. Empty when
 /// the table is not local or every commit parses.
-pub fn damaged_commit(url: &Url) -> String {
+fn damaged_commit(url: &Url) -> String {
     let Some(log) = url.to_file_path().ok().map(|d| d.join("_delta_log")) else {
         return String::new();
     };
@@ -267,6 +267,12 @@ pub fn damaged_commit(url: &Url) -> String {
         }
     }
     String::new()
+}
+
+/// "opening the NAME table at URL", with what [`damaged_commit`] finds:
+/// the context of every error that opens a table.
+pub fn opening(name: &str, url: &Url) -> String {
+    format!("opening the {name} table at {url}{}", damaged_commit(url))
 }
 
 /// The prefix of the staging folders of S3 lakes: their files are uploaded
@@ -591,10 +597,7 @@ impl Lake {
         let url = self.url(table)?;
         let dt = DeltaTable::try_from_url(url.clone())
             .await
-            .with_context(|| {
-                let why = damaged_commit(&url);
-                format!("opening the {} table at {url}{why}", table.name())
-            })?;
+            .with_context(|| opening(table.name(), &url))?;
         if dt.version().is_some() {
             return Ok(dt);
         }
@@ -632,10 +635,9 @@ impl Lake {
         let Some(url) = self.existing_url(table).await? else {
             return Ok(None);
         };
-        let dt = deltalake::open_table(url.clone()).await.with_context(|| {
-            let why = damaged_commit(&url);
-            format!("opening the {} table at {url}{why}", table.name())
-        })?;
+        let dt = deltalake::open_table(url.clone())
+            .await
+            .with_context(|| opening(table.name(), &url))?;
         Ok(Some(dt))
     }
 

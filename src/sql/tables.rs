@@ -118,8 +118,7 @@ impl LakeSchema {
                 .and_then(deltalake::DeltaTableBuilder::from_url)
                 .and_then(|b| b.build())
                 .map_err(|e| {
-                    let why = crate::lake::damaged_commit(&url);
-                    anyhow::anyhow!("opening the {} table at {url}{why}: {e}", which.name())
+                    anyhow::anyhow!("{}: {e}", crate::lake::opening(which.name(), &url))
                 })?;
             unloaded
                 .update_datafusion_session(&state)
@@ -196,10 +195,10 @@ impl LakeTable {
             let name = self.which.name();
             let mut table = self.unloaded.clone();
             let url = table.table_url().clone();
-            table.load().await.map_err(|e| {
-                let why = crate::lake::damaged_commit(&url);
-                OpenError(format!("opening the {name} table at {url}{why}: {e}"))
-            })?;
+            table
+                .load()
+                .await
+                .map_err(|e| OpenError(format!("{}: {e}", crate::lake::opening(name, &url))))?;
             let provider = table
                 .table_provider()
                 .await
