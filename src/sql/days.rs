@@ -29,8 +29,11 @@ use super::views::{bounds, day_bound};
 #[derive(Debug)]
 pub struct DayTable {
     schema: SchemaRef,
-    partitions: Vec<Vec<(RecordBatch, Option<(i32, i32)>)>>,
+    partitions: Vec<Vec<(RecordBatch, Option<Span>)>>,
 }
+
+/// The first and last day of a batch.
+type Span = (i32, i32);
 
 impl DayTable {
     /// The batches of `partitions`, whose schema is `schema`; both back
@@ -59,7 +62,7 @@ impl DayTable {
 }
 
 /// The first and last day of a batch whose dates are all set.
-fn span(batch: &RecordBatch, index: usize) -> Option<(i32, i32)> {
+fn span(batch: &RecordBatch, index: usize) -> Option<Span> {
     let dates = batch.column(index).as_primitive_opt::<Date32Type>()?;
     if dates.null_count() > 0 {
         return None;
@@ -155,7 +158,7 @@ mod tests {
                 Arc::new(Int64Array::from(n)),
             ],
         )
-        .unwrap()
+        .expect("a batch")
     }
 
     #[tokio::test]
@@ -176,12 +179,14 @@ mod tests {
             ],
         ];
         let ctx = SessionContext::new();
-        let table = DayTable::new(Arc::clone(&schema), parts).unwrap();
-        ctx.register_table("t", Arc::new(table)).unwrap();
+        let table = DayTable::new(Arc::clone(&schema), parts).expect("a table");
+        ctx.register_table("t", Arc::new(table))
+            .expect("registered");
         let count = |sql: &'static str| {
             let ctx = ctx.clone();
             async move {
-                let rows = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                let rows = ctx.sql(sql).await.expect("planned");
+                let rows = rows.collect().await.expect("run");
                 rows[0]
                     .column(0)
                     .as_primitive::<arrow::datatypes::Int64Type>()
