@@ -2,7 +2,6 @@
 //! `ingested`, `pricing`), the bundled queries and running them. When
 //! DataFusion's APIs change, only this folder changes.
 
-mod days;
 pub mod findings;
 pub mod kept;
 pub mod pricing;
@@ -382,7 +381,7 @@ pub async fn in_memory(
             ("rejects", crate::schema::rejects(), rejects),
         ] {
             ctx.deregister_table(name)?;
-            ctx.register_table(name, held(schema, parts)?)?;
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
         }
         if since.is_none() && until.is_none() {
             return Ok(());
@@ -411,21 +410,9 @@ pub async fn in_memory(
         say_time("table", name, start);
         let parts = round_robin(batches, partitions);
         ctx.deregister_table(name)?;
-        ctx.register_table(name, held(schema, parts)?)?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
     }
     Ok(())
-}
-
-/// Batches held in memory as a table: one that answers a range of days
-/// without filtering when they have a date ([`days::DayTable`]).
-fn held(
-    schema: arrow::datatypes::SchemaRef,
-    parts: Vec<Vec<RecordBatch>>,
-) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    match days::DayTable::new(schema, parts) {
-        Ok(table) => Ok(Arc::new(table)),
-        Err((schema, parts)) => Ok(Arc::new(MemTable::try_new(schema, parts)?)),
-    }
 }
 
 /// Whether [`in_memory`] stopped because the raw files held more text than

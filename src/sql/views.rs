@@ -423,41 +423,47 @@ fn days_filter(days: &[i32]) -> Option<Expr> {
 
 /// The range of days a query's filters allow (`date BETWEEN a AND b`,
 /// `date >= a`, …), open where they say nothing.
-pub(super) fn bounds(filters: &[Expr]) -> (Option<i32>, Option<i32>) {
-    let (lows, highs): (Vec<_>, Vec<_>) = filters.iter().filter_map(day_bound).unzip();
-    (
-        lows.into_iter().flatten().max(),
-        highs.into_iter().flatten().min(),
-    )
-}
-
-/// The first and last day (inclusive, `None` where open) that `filter`
-/// allows, when it is nothing but a bound on `date` by a date literal.
-pub(super) fn day_bound(filter: &Expr) -> Option<(Option<i32>, Option<i32>)> {
-    match filter {
-        Expr::Between(b) if !b.negated && is_date(&b.expr) => {
-            Some((Some(day_of(&b.low)?), Some(day_of(&b.high)?)))
-        }
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (op, value) = if is_date(left) {
-                (*op, right)
-            } else if is_date(right) {
-                (op.swap()?, left)
-            } else {
-                return None;
-            };
-            let d = day_of(value)?;
-            match op {
-                Operator::Eq => Some((Some(d), Some(d))),
-                Operator::GtEq => Some((Some(d), None)),
-                Operator::Gt => Some((Some(d.saturating_add(1)), None)),
-                Operator::LtEq => Some((None, Some(d))),
-                Operator::Lt => Some((None, Some(d.saturating_sub(1)))),
-                _ => None,
+fn bounds(filters: &[Expr]) -> (Option<i32>, Option<i32>) {
+    let mut lows = Vec::new();
+    let mut highs = Vec::new();
+    for f in filters {
+        match f {
+            Expr::Between(b) if !b.negated && is_date(&b.expr) => {
+                if let Some(d) = day_of(&b.low) {
+                    lows.push(d);
+                }
+                if let Some(d) = day_of(&b.high) {
+                    highs.push(d);
+                }
             }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, value) = if is_date(left) {
+                    (*op, right)
+                } else if is_date(right) {
+                    match op.swap() {
+                        Some(op) => (op, left),
+                        None => continue,
+                    }
+                } else {
+                    continue;
+                };
+                let Some(d) = day_of(value) else { continue };
+                match op {
+                    Operator::Eq => {
+                        lows.push(d);
+                        highs.push(d);
+                    }
+                    Operator::GtEq => lows.push(d),
+                    Operator::Gt => lows.push(d.saturating_add(1)),
+                    Operator::LtEq => highs.push(d),
+                    Operator::Lt => highs.push(d.saturating_sub(1)),
+                    _ => {}
+                }
+            }
+            _ => {}
         }
-        _ => None,
     }
+    (lows.into_iter().max(), highs.into_iter().min())
 }
 
 fn is_date(e: &Expr) -> bool {
