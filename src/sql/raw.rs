@@ -418,19 +418,37 @@ fn scan_logs(
         source: String::new(),
         tx,
     };
-    for (object, chunks) in chunk_readers(pieces) {
-        sink.source.clone_from(&object.name);
-        for chunk in chunks.map_err(|e| object_error(&object, e))? {
-            let chunk = chunk.map_err(|e| object_error(&object, e))?;
-            if !scan(&chunk, &mut sink) {
-                return Ok(());
-            }
-        }
-    }
-    if !sink.builder.is_empty() {
+    let whole = each_chunk(
+        pieces,
+        &mut sink,
+        |sink, object| sink.source.clone_from(&object.name),
+        |sink, chunk| Ok(scan(chunk, sink)),
+    )?;
+    if whole && !sink.builder.is_empty() {
         send(tx, sink.builder.finish());
     }
     Ok(())
+}
+
+/// Scans the chunks of `pieces` in order: `object` hears of each object
+/// before its chunks, and `chunk` says whether to go on. Whether every
+/// chunk was seen; an object that cannot be read is an error naming it.
+fn each_chunk<S>(
+    pieces: Vec<Piece>,
+    state: &mut S,
+    object: impl Fn(&mut S, &Object),
+    mut chunk: impl FnMut(&mut S, &Chunk) -> Result<bool>,
+) -> Result<bool> {
+    for (o, chunks) in chunk_readers(pieces) {
+        object(state, &o);
+        for c in chunks.map_err(|e| object_error(&o, e))? {
+            let c = c.map_err(|e| object_error(&o, e))?;
+            if !chunk(state, &c)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Records into batches of `logs`, sent on as they fill.
@@ -454,6 +472,26 @@ struct RejectSink {
     rows: usize,
 }
 
+impl RejectSink {
+    fn new() -> Self {
+        RejectSink {
+            builder: RejectBatchBuilder::default(),
+            source: Arc::from(""),
+            rows: 0,
+        }
+    }
+
+    /// The rejects so far as a batch, once there are a batch's worth (a
+    /// folder of garbage is all rejects), or at the end when there are any.
+    fn take(&mut self, at_end: bool) -> Option<RecordBatch> {
+        let due = self.rows >= crate::batch::BATCH_ROWS || (at_end && self.rows > 0);
+        due.then(|| {
+            self.rows = 0;
+            self.builder.finish()
+        })
+    }
+}
+
 impl Sink for RejectSink {
     fn record(&mut self, _: &Line<'_>, _: &LogRecord<'_>) -> bool {
         true
@@ -475,28 +513,18 @@ impl Sink for RejectSink {
 }
 
 fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<()> {
-    let mut sink = RejectSink {
-        builder: RejectBatchBuilder::default(),
-        source: Arc::from(""),
-        rows: 0,
-    };
-    for (object, chunks) in chunk_readers(pieces) {
-        sink.source = Arc::from(object.name.as_str());
-        for chunk in chunks.map_err(|e| object_error(&object, e))? {
-            let chunk = chunk.map_err(|e| object_error(&object, e))?;
-            scan(&chunk, &mut sink);
-            // Rejects are few, but a folder of garbage is all rejects.
-            if sink.rows >= crate::batch::BATCH_ROWS {
-                sink.rows = 0;
-                if !send(tx, sink.builder.finish()) {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    let (rows, mut builder) = (sink.rows, sink.builder);
-    if rows > 0 {
-        send(tx, builder.finish());
+    let mut sink = RejectSink::new();
+    let whole = each_chunk(
+        pieces,
+        &mut sink,
+        |sink, object| sink.source = Arc::from(object.name.as_str()),
+        |sink, chunk| {
+            scan(chunk, sink);
+            Ok(sink.take(false).is_none_or(|batch| send(tx, batch)))
+        },
+    )?;
+    if whole && let Some(batch) = sink.take(true) {
+        send(tx, batch);
     }
     Ok(())
 }
@@ -537,32 +565,27 @@ fn read_pieces(
         builder: LogBatchBuilder::projected(crate::batch::BATCH_ROWS, &all)?,
         source: String::new(),
         done: Vec::new(),
-        rejects: RejectSink {
-            builder: RejectBatchBuilder::default(),
-            source: Arc::from(""),
-            rows: 0,
-        },
+        rejects: RejectSink::new(),
     };
     let mut rejects = Vec::new();
-    for (object, chunks) in chunk_readers(pieces) {
-        sink.source.clone_from(&object.name);
-        sink.rejects.source = Arc::from(object.name.as_str());
-        for chunk in chunks.map_err(|e| object_error(&object, e))? {
-            let chunk = chunk.map_err(|e| object_error(&object, e))?;
+    each_chunk(
+        pieces,
+        &mut sink,
+        |sink, object| {
+            sink.source.clone_from(&object.name);
+            sink.rejects.source = Arc::from(object.name.as_str());
+        },
+        |sink, chunk| {
             within(chunk.data.len())?;
-            scan(&chunk, &mut sink);
-            if sink.rejects.rows >= crate::batch::BATCH_ROWS {
-                sink.rejects.rows = 0;
-                rejects.push(sink.rejects.builder.finish());
-            }
-        }
-    }
+            scan(chunk, sink);
+            rejects.extend(sink.rejects.take(false));
+            Ok(true)
+        },
+    )?;
     if !sink.builder.is_empty() {
         sink.done.push(sink.builder.finish());
     }
-    if sink.rejects.rows > 0 {
-        rejects.push(sink.rejects.builder.finish());
-    }
+    rejects.extend(sink.rejects.take(true));
     Ok((sink.done, rejects))
 }
 
