@@ -466,6 +466,7 @@ impl Sink for LogSink<'_> {
 }
 
 /// Rejected lines into a batch of `rejects`.
+#[derive(Default)]
 struct RejectSink {
     builder: RejectBatchBuilder,
     source: Arc<str>,
@@ -473,14 +474,6 @@ struct RejectSink {
 }
 
 impl RejectSink {
-    fn new() -> Self {
-        RejectSink {
-            builder: RejectBatchBuilder::default(),
-            source: Arc::from(""),
-            rows: 0,
-        }
-    }
-
     /// The rejects so far as a batch, once there are a batch's worth (a
     /// folder of garbage is all rejects), or at the end when there are any.
     fn take(&mut self, at_end: bool) -> Option<RecordBatch> {
@@ -513,7 +506,7 @@ impl Sink for RejectSink {
 }
 
 fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<()> {
-    let mut sink = RejectSink::new();
+    let mut sink = RejectSink::default();
     let whole = each_chunk(
         pieces,
         &mut sink,
@@ -565,7 +558,7 @@ fn read_pieces(
         builder: LogBatchBuilder::projected(crate::batch::BATCH_ROWS, &all)?,
         source: String::new(),
         done: Vec::new(),
-        rejects: RejectSink::new(),
+        rejects: RejectSink::default(),
     };
     let mut rejects = Vec::new();
     each_chunk(
