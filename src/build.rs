@@ -1,5 +1,5 @@
 //! Build script: link the `s3logs` binary as a position-dependent
-//! executable on Linux.
+//! executable on glibc Linux.
 //!
 //! A position-independent executable (the toolchain's default) carries a
 //! relocation for every pointer in its read-only data: about 269,000 in
@@ -18,7 +18,9 @@
 fn main() {
     println!("cargo:rerun-if-changed=src/build.rs");
     println!("cargo:rerun-if-env-changed=S3LOGS_PIE");
-    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    // glibc Linux only: a musl target links a static PIE of its own.
+    let target = |key: &str, want: &str| std::env::var(key).is_ok_and(|v| v == want);
+    let linux = target("CARGO_CFG_TARGET_OS", "linux") && target("CARGO_CFG_TARGET_ENV", "gnu");
     let keep_pie = std::env::var_os("S3LOGS_PIE").is_some_and(|v| !v.is_empty() && v != "0");
     if linux && !keep_pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
