@@ -478,3 +478,105 @@ pub fn assert_protocol_is_minimal(lake: &Path) {
         );
     }
 }
+
+/// A run's commit built on a state of the table that a concurrent commit
+/// has changed since: what the test above leaves to timing, made certain.
+/// A compaction that only rearranges files never conflicts with it; a
+/// commit that removed data it does not rewrite is done again on the new
+/// state; one that removed a file it rewrites fails, naming the file.
+#[test]
+fn a_run_committed_on_an_outdated_state_is_done_again_unless_its_files_went() {
+    use deltalake::protocol::{DeltaOperation, SaveMode};
+    use s3logs::lake::{Lake, Table};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 3_000_000, 100_000);
+    let lake = dir.path().join("lake");
+    // Two runs, half the objects each: two files a day to compact.
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    objects.sort();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    for half in objects.chunks(objects.len().div_ceil(2)) {
+        for o in half {
+            std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
+        }
+        let out = wait_for(
+            ingest(&src, &lake, None, &["--compact-over", "0"])
+                .spawn()
+                .expect("run"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let l = Lake::new(&lake);
+    let open = || {
+        rt.block_on(l.open(Table::Logs))
+            .expect("open")
+            .expect("a logs table")
+    };
+    let append = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(vec!["date".into()]),
+        predicate: None,
+    };
+    let commit = |table: &mut deltalake::DeltaTable, app: &str, removes| {
+        rt.block_on(l.commit_run(
+            table,
+            Table::Logs,
+            app,
+            1,
+            removes,
+            Vec::new(),
+            append.clone(),
+            &serde_json::Map::new(),
+        ))
+    };
+    let rows = || {
+        l.read_all_blocking(Table::Logs)
+            .expect("read")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>()
+    };
+    let before = rows();
+    let mut first = open();
+    let mut second = open();
+    let c = s3logs_cmd()
+        .args(["compact", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("compact");
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    assert!(
+        String::from_utf8_lossy(&c.stderr).contains("compacted"),
+        "the compaction did nothing: {}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+    commit(&mut first, "writer-1", Vec::new()).expect("a commit beside a compaction");
+    assert_eq!(rows(), before, "the compaction changed the data");
+
+    // A commit that removes data, as an object read again does.
+    let mut now = open();
+    let mut third = open();
+    let files = rt.block_on(Lake::files(&now)).expect("files");
+    let gone = s3logs::lake::remove_action(&files[0]);
+    commit(&mut now, "remover", vec![gone.clone()]).expect("the removal");
+    commit(&mut second, "writer-2", Vec::new()).expect("a commit beside a removal");
+    let err = commit(&mut third, "writer-3", vec![gone.clone()])
+        .expect_err("rewriting a file that is gone");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&gone.path) && msg.contains("removed by a concurrent commit"),
+        "{msg}"
+    );
+    let state = rt.block_on(Lake::files(&open())).expect("files");
+    assert_eq!(state.len(), files.len() - 1);
+}

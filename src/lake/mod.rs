@@ -141,6 +141,10 @@ impl CommitStats {
     }
 }
 
+/// How many times a run's commit to a table is tried when a concurrent
+/// commit conflicts with it (see [`Lake::commit_run`]).
+pub const COMMIT_ATTEMPTS: u32 = 5;
+
 /// A hold on a lake for one writer; released on drop.
 pub struct LakeLock {
     _files: Vec<File>,
@@ -689,28 +693,64 @@ impl Lake {
         operation: DeltaOperation,
         app_metadata: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<i64> {
-        if Self::committed_seq(table, app).await? >= seq {
-            return Ok(table.version().unwrap_or(0) as i64);
-        }
         validate_adds(which, &adds)?;
-        let props = CommitProperties::default()
-            .with_application_transaction(Transaction::new(app, seq))
-            .with_metadata(app_metadata.clone());
-        let mut actions: Vec<Action> = removes.into_iter().map(Action::Remove).collect();
+        let mut actions: Vec<Action> = removes.iter().cloned().map(Action::Remove).collect();
         actions.extend(adds.into_iter().map(Action::Add));
-        let state = table.snapshot().context("reading the table state")?;
-        let finalized = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(state), table.log_store(), operation)
-            .await
-            .with_context(|| format!("committing run {seq} to the {} table", which.name()))?;
-        let version = finalized.version();
-        self.record_commit(finalized.metrics.num_retries);
-        table
-            .update_state()
-            .await
-            .context("refreshing the table state")?;
-        Ok(version as i64)
+        let mut attempt = 1;
+        loop {
+            if Self::committed_seq(table, app).await? >= seq {
+                return Ok(table.version().unwrap_or(0) as i64);
+            }
+            let props = CommitProperties::default()
+                .with_application_transaction(Transaction::new(app, seq))
+                .with_metadata(app_metadata.clone());
+            let state = table.snapshot().context("reading the table state")?;
+            let built = CommitBuilder::from(props)
+                .with_actions(actions.clone())
+                .build(Some(state), table.log_store(), operation.clone())
+                .await
+                .with_context(|| format!("committing run {seq} to the {} table", which.name()));
+            match built {
+                Ok(finalized) => {
+                    let version = finalized.version();
+                    self.record_commit(finalized.metrics.num_retries + u64::from(attempt - 1));
+                    table
+                        .update_state()
+                        .await
+                        .context("refreshing the table state")?;
+                    return Ok(version as i64);
+                }
+                // deltalake counts every file of the snapshot a commit was
+                // built on as read by it, so a concurrent commit that
+                // removed any of them (an `expire`, a compaction that
+                // dropped duplicates, another shard's objects read again)
+                // conflicts with a run that only appends. The run's actions
+                // do not depend on those files, only on the ones it
+                // removes: while those are all still there, the same
+                // actions are committed again on the new state.
+                Err(e) if attempt < COMMIT_ATTEMPTS && upkeep::is_conflict(&e) => {
+                    table
+                        .update_state()
+                        .await
+                        .context("refreshing the table state")?;
+                    let live: std::collections::HashSet<String> = Self::files(table)
+                        .await?
+                        .into_iter()
+                        .map(|f| f.path)
+                        .collect();
+                    if let Some(gone) = removes.iter().find(|r| !live.contains(&r.path)) {
+                        return Err(e.context(format!(
+                            "{} of the {} table, which run {seq} rewrites, was removed \
+                             by a concurrent commit",
+                            gone.path,
+                            which.name()
+                        )));
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Rolls forward every pending run manifest of this handle's writer

@@ -227,6 +227,12 @@ impl Lake {
             if files.len() <= 1 && dropped == 0 {
                 continue;
             }
+            // A day rewritten as it was is a change of layout, not of data
+            // (Delta's `dataChange: false`, as OPTIMIZE writes it): readers
+            // of the table's changes skip it, and a shard's append that read
+            // the old files does not conflict with it. Dropping duplicates
+            // does change the data.
+            let changes_data = dropped > 0;
             let bytes: i64 = files.iter().map(|f| f.size).sum();
             let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
             let per_file = ((rows as f64) * (target_bytes as f64) / (bytes.max(1) as f64))
@@ -259,18 +265,16 @@ impl Lake {
                     .zip(times.values().last().copied());
                 let day_num =
                     crate::civil::parse_date(day).with_context(|| format!("the date {day:?}"))?;
-                adds.push(super::add_action(
-                    &rel,
-                    w.size,
-                    w.rows,
-                    Some(day_num),
-                    range,
-                ));
+                let mut add = super::add_action(&rel, w.size, w.rows, Some(day_num), range);
+                add.data_change = changes_data;
+                adds.push(add);
                 start += len;
                 n += 1;
             }
             for f in files {
-                removes.push(super::remove_action(f));
+                let mut remove = super::remove_action(f);
+                remove.data_change = changes_data;
+                removes.push(remove);
             }
             report.days.push(day.clone());
             report.files_before += files.len();
