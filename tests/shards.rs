@@ -121,6 +121,27 @@ fn corpus(dir: &Path, name: &str, bytes: u64, object_bytes: u64) -> PathBuf {
     path
 }
 
+/// The objects of `corpus`, sorted, in `n` waves of about the same size.
+fn waves(corpus: &Path, n: usize) -> Vec<Vec<PathBuf>> {
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(corpus)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    objects.sort();
+    objects
+        .chunks(objects.len().div_ceil(n))
+        .map(<[PathBuf]>::to_vec)
+        .collect()
+}
+
+/// Copies `wave` into the source folder `src`, as a delivery would.
+fn deliver(src: &Path, wave: &[PathBuf]) {
+    std::fs::create_dir_all(src).expect("src");
+    for o in wave {
+        std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
+    }
+}
+
 #[test]
 fn four_shards_at_once_give_the_lake_of_one_process() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -251,19 +272,11 @@ fn a_compaction_during_the_shards_commits_loses_nothing() {
     // The objects arrive in three waves, each ingested by four shards with
     // many small files a day and no compaction of their own, while
     // `s3logs compact` runs over and over beside them.
-    let mut objects: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .expect("corpus")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    objects.sort();
     let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).expect("src");
     let lake = dir.path().join("sharded");
     let mut during = 0;
-    for wave in objects.chunks(objects.len().div_ceil(3)) {
-        for o in wave {
-            std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
-        }
+    for wave in waves(&corpus, 3) {
+        deliver(&src, &wave);
         let mut workers = spawn_shards(
             &src,
             &lake,
@@ -493,17 +506,9 @@ fn a_run_committed_on_an_outdated_state_is_done_again_unless_its_files_went() {
     let corpus = corpus(dir.path(), "corpus", 3_000_000, 100_000);
     let lake = dir.path().join("lake");
     // Two runs, half the objects each: two files a day to compact.
-    let mut objects: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .expect("corpus")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    objects.sort();
     let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).expect("src");
-    for half in objects.chunks(objects.len().div_ceil(2)) {
-        for o in half {
-            std::fs::copy(o, src.join(o.file_name().expect("name"))).expect("copy");
-        }
+    for half in waves(&corpus, 2) {
+        deliver(&src, &half);
         let out = wait_for(
             ingest(&src, &lake, None, &["--compact-over", "0"])
                 .spawn()
