@@ -585,3 +585,120 @@ fn a_run_committed_on_an_outdated_state_is_done_again_unless_its_files_went() {
     let state = rt.block_on(Lake::files(&open())).expect("files");
     assert_eq!(state.len(), files.len() - 1);
 }
+
+/// Paths of the files a commit file of `table` removes.
+fn removed_by(commit: &Path) -> Vec<String> {
+    std::fs::read_to_string(commit)
+        .expect("commit")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|a| a["remove"]["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The newest commit file of a table.
+fn newest_commit(table: &Path) -> PathBuf {
+    let mut commits: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .expect("log")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    commits.pop().expect("a commit")
+}
+
+#[test]
+fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_objects_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 3_000_000, 100_000);
+    // Every other object is delivered again without its last line.
+    let changed = dir.path().join("changed");
+    let objects = waves(&corpus, 1).remove(0);
+    deliver(&changed, &objects);
+    for o in objects.iter().step_by(2) {
+        let path = changed.join(o.file_name().expect("name"));
+        let bytes = std::fs::read(&path).expect("object");
+        let body = &bytes[..bytes.len() - 1];
+        let cut = body.iter().rposition(|&b| b == b'\n').expect("two lines");
+        std::fs::write(&path, &bytes[..=cut]).expect("shorter object");
+    }
+    let single = dir.path().join("single");
+    let out = wait_for(ingest(&changed, &single, None, &[]).spawn().expect("run"));
+    assert!(out.status.success());
+    let want = contents(&single);
+
+    let src = dir.path().join("src");
+    let lake = dir.path().join("sharded");
+    let quiet = ["--memory-mb", "16", "--compact-over", "0"];
+    deliver(&src, &objects);
+    all_succeed(spawn_shards(&src, &lake, 2, &quiet));
+    // The changed objects arrive; the first shard reads its ones again and
+    // is killed between its manifest and its commits.
+    for o in objects.iter().step_by(2) {
+        let name = o.file_name().expect("name");
+        std::fs::copy(changed.join(name), src.join(name)).expect("copy");
+    }
+    let again = [
+        "--memory-mb",
+        "16",
+        "--compact-over",
+        "0",
+        "--reingest-changed",
+    ];
+    let out = ingest(&src, &lake, Some("1/2"), &again)
+        .env("S3LOGS_CRASH_AT", "after-manifest")
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success(),
+        "the crash point was not reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pending = pending_manifests(&lake);
+    assert_eq!(
+        pending.len(),
+        1,
+        "{pending:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lake.join("_s3logs").join(&pending[0])).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let stale: Vec<String> = manifest["removes"]["logs"]
+        .as_array()
+        .expect("the run removes logs files")
+        .iter()
+        .map(|r| r["path"].as_str().expect("path").to_string())
+        .collect();
+    assert!(!stale.is_empty(), "the shard read no object again");
+
+    // A compaction rewrites the days meanwhile, those files among them.
+    let c = s3logs_cmd()
+        .args(["compact", "--lake"])
+        .arg(&lake)
+        .output()
+        .expect("compact");
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let compacted = removed_by(&newest_commit(&lake.join("logs")));
+    assert!(
+        stale.iter().any(|p| compacted.contains(p)),
+        "the compaction rewrote none of the run's files"
+    );
+
+    // The shard's next run commits its pending run, then the other shard
+    // reads its changed objects.
+    for shard in ["1/2", "2/2"] {
+        all_succeed(vec![
+            ingest(&src, &lake, Some(shard), &again)
+                .spawn()
+                .expect("run"),
+        ]);
+    }
+    assert!(pending_manifests(&lake).is_empty());
+    assert_same(
+        &contents(&lake),
+        &want,
+        "objects read again by a run committed after a compaction",
+    );
+}

@@ -77,6 +77,7 @@ pub(super) fn commit(
     // Objects read again: their earlier rows, rejects and ledger entries
     // leave in the same commits.
     let mut removes = BTreeMap::new();
+    let rewrite_tag = format!("x{}{seq:06}", lake.shard().tag());
     replaced.retain(|name| {
         todo.iter()
             .zip(tallies)
@@ -85,9 +86,8 @@ pub(super) fn commit(
     if !replaced.is_empty() {
         for which in Table::ALL {
             let table = rt.block_on(lake.open_or_create(which))?;
-            let tag = format!("x{}{seq:06}", lake.shard().tag());
             let (gone, added) =
-                rt.block_on(lake.without_objects(&table, which, &replaced, &tag))?;
+                rt.block_on(lake.without_objects(&table, which, &replaced, &rewrite_tag))?;
             removes.insert(which, gone);
             adds.entry(which).or_default().extend(added);
         }
@@ -99,6 +99,8 @@ pub(super) fn commit(
         kind: "ingest".into(),
         adds,
         removes,
+        replaced,
+        rewrite_tag,
     };
     rt.block_on(lake.publish(&manifest.adds))?;
     let at = rt.block_on(lake.write_manifest(&manifest))?;

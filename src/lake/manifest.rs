@@ -2,7 +2,7 @@
 //! written (atomically, by rename) before the first commit and removed after
 //! the last. See the [lake module](super) docs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -27,9 +27,21 @@ pub struct Manifest {
     pub kind: String,
     /// Files to add, per table.
     pub adds: BTreeMap<Table, Vec<Add>>,
-    /// Files to remove, per table (compaction).
+    /// Files to remove, per table: those holding rows of objects read
+    /// again.
     #[serde(default)]
     pub removes: BTreeMap<Table, Vec<deltalake::kernel::Remove>>,
+    /// The objects read again, whose earlier rows, rejects and ledger
+    /// entries the run removes. A recovery that finds a file of `removes`
+    /// gone (a compaction rewrote it meanwhile) removes them again from
+    /// the tables as they are now.
+    #[serde(default)]
+    pub replaced: BTreeSet<String>,
+    /// The mark in the names of the files rewritten without `replaced`
+    /// (`-<mark>.zstd.parquet`), so a recovery can tell them from the
+    /// run's new files.
+    #[serde(default)]
+    pub rewrite_tag: String,
 }
 
 impl Manifest {

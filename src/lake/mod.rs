@@ -739,12 +739,11 @@ impl Lake {
                         .map(|f| f.path)
                         .collect();
                     if let Some(gone) = removes.iter().find(|r| !live.contains(&r.path)) {
-                        return Err(e.context(format!(
-                            "{} of the {} table, which run {seq} rewrites, was removed \
-                             by a concurrent commit",
-                            gone.path,
-                            which.name()
-                        )));
+                        return Err(e.context(RemovedMeanwhile {
+                            path: gone.path.clone(),
+                            table: which,
+                            seq,
+                        }));
                     }
                     attempt += 1;
                 }
@@ -888,19 +887,34 @@ impl Lake {
     pub async fn commit_manifest(&self, at: &ManifestAt, m: &manifest::Manifest) -> Result<i64> {
         let mut logs_version = 0;
         for which in Table::ALL {
-            let mut table = self.open_or_create(which).await?;
-            let v = self
-                .commit_run(
-                    &mut table,
-                    which,
-                    &m.app,
-                    m.seq,
-                    m.removes.get(&which).cloned().unwrap_or_default(),
-                    m.adds.get(&which).cloned().unwrap_or_default(),
-                    m.operation(which),
-                    &m.app_metadata(),
-                )
-                .await?;
+            let mut attempt = 1;
+            let v = loop {
+                let mut table = self.open_or_create(which).await?;
+                let (removes, adds) = self.run_actions(&table, which, m).await?;
+                let done = self
+                    .commit_run(
+                        &mut table,
+                        which,
+                        &m.app,
+                        m.seq,
+                        removes,
+                        adds,
+                        m.operation(which),
+                        &m.app_metadata(),
+                    )
+                    .await;
+                match done {
+                    // A file the run rewrites went while it committed: the
+                    // actions are made again from the table as it is now.
+                    Err(e)
+                        if attempt < COMMIT_ATTEMPTS
+                            && e.downcast_ref::<RemovedMeanwhile>().is_some() =>
+                    {
+                        attempt += 1;
+                    }
+                    done => break done?,
+                }
+            };
             if which == Table::Logs {
                 logs_version = v;
             }
@@ -914,6 +928,64 @@ impl Lake {
             (ManifestAt::Key(k), None) => bail!("{k}: a manifest key on a local lake"),
         }
         Ok(logs_version)
+    }
+
+    /// What run `m` commits to `table`: the manifest's removes and adds,
+    /// unless a file it removes is no longer in the table. A compaction (or
+    /// an expiry) rewrote it after the manifest was written, into a file
+    /// that still holds the rows of the objects read again; committing the
+    /// manifest as written would keep those rows and add the rewritten
+    /// copies of the others. So the files the run rewrote are set aside and
+    /// the objects' rows are removed again from the files the table holds
+    /// now. The files set aside are never referenced; `vacuum` frees them.
+    ///
+    /// # Errors
+    ///
+    /// The table cannot be read, a rewritten file cannot be written, or the
+    /// manifest predates the names of the objects read again.
+    async fn run_actions(
+        &self,
+        table: &DeltaTable,
+        which: Table,
+        m: &manifest::Manifest,
+    ) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
+        let removes = m.removes.get(&which).cloned().unwrap_or_default();
+        let adds = m.adds.get(&which).cloned().unwrap_or_default();
+        if removes.is_empty() || Self::committed_seq(table, &m.app).await? >= m.seq {
+            return Ok((removes, adds));
+        }
+        let live: std::collections::HashSet<String> = Self::files(table)
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let Some(gone) = removes.iter().find(|r| !live.contains(&r.path)) else {
+            return Ok((removes, adds));
+        };
+        if m.replaced.is_empty() || m.rewrite_tag.is_empty() {
+            bail!(
+                "run {} removes {} of the {} table, which a later commit removed, and its \
+                 manifest (written by an older s3logs) does not name the objects it reads \
+                 again; delete {}/_s3logs/{} and run again to read them once more",
+                m.seq,
+                gone.path,
+                which.name(),
+                self.display().trim_end_matches('/'),
+                manifest::file_name(&self.shard.tag(), m.seq),
+            );
+        }
+        let mark = format!("-{}.zstd.parquet", m.rewrite_tag);
+        let mut adds: Vec<Add> = adds
+            .into_iter()
+            .filter(|a| !a.path.ends_with(&mark))
+            .collect();
+        let (removes, again) = self
+            .without_objects(table, which, &m.replaced, &m.rewrite_tag)
+            .await?;
+        self.publish(&BTreeMap::from([(which, again.clone())]))
+            .await?;
+        adds.extend(again);
+        Ok((removes, adds))
     }
 
     /// Active files of a table with their partition values, sizes and row
@@ -935,6 +1007,30 @@ impl Lake {
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+}
+
+/// The error of a run commit that rewrites a file a concurrent commit
+/// removed (see [`Lake::commit_manifest`]).
+#[derive(Debug)]
+pub struct RemovedMeanwhile {
+    /// The file's path in its table.
+    pub path: String,
+    /// The table.
+    pub table: Table,
+    /// The run.
+    pub seq: i64,
+}
+
+impl std::fmt::Display for RemovedMeanwhile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of the {} table, which run {} rewrites, was removed by a concurrent commit",
+            self.path,
+            self.table.name(),
+            self.seq
+        )
     }
 }
 
