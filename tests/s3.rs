@@ -971,3 +971,60 @@ fn four_shards_at_once_into_a_lake_on_s3_equal_one_process() {
     assert!(compact.status.success(), "{}", stderr(&compact));
     assert_eq!(dump_at(lake, ep), dump(&single));
 }
+
+/// Appends `line` to an object on `endpoint`; returns the line's number in
+/// it.
+fn append_line(endpoint: &str, bucket: &str, key: &str, line: &str) -> usize {
+    let script = "import sys, boto3\n\
+        ep, bucket, key, line = sys.argv[1:5]\n\
+        s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='test', \
+        aws_secret_access_key='test', region_name='us-east-1')\n\
+        body = s3.get_object(Bucket=bucket, Key=key)['Body'].read()\n\
+        if not body.endswith(b'\\n'):\n    body += b'\\n'\n\
+        s3.put_object(Bucket=bucket, Key=key, Body=body + line.encode() + b'\\n')\n\
+        print(body.count(b'\\n') + 1)\n";
+    let out = Command::new(python().expect("python"))
+        .args(["-c", script, endpoint, bucket, key, line])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a line number")
+}
+
+#[test]
+fn a_damaged_commit_on_an_s3_lake_is_named_by_every_command_that_opens_it() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "damaged-sources", &sample_logs(), "");
+    lake_bucket(ep, "damaged-lakes");
+    let lake = "s3://damaged-lakes/team";
+    let ingest = [
+        "ingest",
+        "s3://damaged-sources/",
+        "--lake",
+        lake,
+        "--max-reject-ratio",
+        "1",
+    ];
+    let first = s3logs(ep, &ingest, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let key = "team/logs/_delta_log/00000000000000000001.json";
+    let line = append_line(ep, "damaged-lakes", key, "{\"add\": garbage");
+    let named = format!("the commit s3://damaged-lakes/{key}, line {line}, is not JSON");
+    let page = tempfile::tempdir().expect("tempdir");
+    let page = page.path().join("r.html").display().to_string();
+    let commands: [&[&str]; 4] = [
+        &["status", "--lake", lake],
+        &["query", "--lake", lake, "SELECT count(*) FROM logs"],
+        &["report", "--lake", lake, "--output", &page],
+        &ingest,
+    ];
+    for args in commands {
+        let out = s3logs(ep, args, &[("S3LOGS_LEASE_SECS", "2")]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&named), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -239,7 +239,8 @@ fn is_dead_temp_dir(dir: &Path) -> bool {
 /// clause to add to the error: the first commit file of `_delta_log` with a
 /// line that is not JSON. Delta's own error says only what it could not
 /// parse ("unexpected 'g'"), not which of the commits is damaged. Empty when
-/// the table is not local or every commit parses.
+/// the table is not local or every commit parses ([`Lake::opening`] looks
+/// on S3 too).
 fn damaged_commit(url: &Url) -> String {
     let Some(log) = url.to_file_path().ok().map(|d| d.join("_delta_log")) else {
         return String::new();
@@ -257,24 +258,38 @@ fn damaged_commit(url: &Url) -> String {
         let Ok(text) = std::fs::read(&path) else {
             continue;
         };
-        let bad = text
-            .split(|&b| b == b'\n')
-            .enumerate()
-            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-            .find(|(_, line)| serde_json::from_slice::<serde_json::Value>(line).is_err());
-        if let Some((n, _)) = bad {
-            return format!(
-                " (the commit {}, line {}, is not JSON: restore it from a copy of the lake)",
-                path.display(),
-                n + 1
-            );
+        if let Some(line) = first_line_not_json(&text) {
+            return damaged(&path.display().to_string(), line);
         }
     }
     String::new()
 }
 
+/// The clause naming a damaged commit.
+fn damaged(commit: &str, line: usize) -> String {
+    format!(" (the commit {commit}, line {line}, is not JSON: restore it from a copy of the lake)")
+}
+
+/// The 1-based number of the first line of a commit file that is neither
+/// blank nor JSON.
+fn first_line_not_json(commit: &[u8]) -> Option<usize> {
+    commit
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .find(|(_, line)| serde_json::from_slice::<serde_json::Value>(line).is_err())
+        .map(|(n, _)| n + 1)
+}
+
+/// The version of a Delta commit file's name (`00000000000000000007.json`).
+fn commit_version(name: &str) -> Option<u64> {
+    name.strip_suffix(".json")
+        .filter(|v| v.len() == 20 && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+}
+
 /// "opening the NAME table at URL", with what [`damaged_commit`] finds:
-/// the context of every error that opens a table.
+/// the context of every error that opens a local table.
 pub fn opening(name: &str, url: &Url) -> String {
     format!("opening the {name} table at {url}{}", damaged_commit(url))
 }
@@ -343,6 +358,20 @@ impl Lake {
             commits: CommitStats::default(),
             staging_owner: std::sync::OnceLock::new(),
         })
+    }
+
+    /// "opening the NAME table at URL", naming the first damaged commit of
+    /// its log, local or on S3: the context of every error that opens one
+    /// of the lake's tables.
+    pub async fn opening(&self, table: Table, url: &Url) -> String {
+        let Some(r) = &self.remote else {
+            return opening(table.name(), url);
+        };
+        let clause = match r.damaged_commit(table.name()).await {
+            Some((commit, line)) => damaged(&commit, line),
+            None => String::new(),
+        };
+        format!("opening the {} table at {url}{clause}", table.name())
     }
 
     /// The lake's location, for messages.
@@ -599,9 +628,10 @@ impl Lake {
     /// exist. Needs the lock when it may create.
     pub async fn open_or_create(&self, table: Table) -> Result<DeltaTable> {
         let url = self.url(table)?;
-        let dt = DeltaTable::try_from_url(url.clone())
-            .await
-            .with_context(|| opening(table.name(), &url))?;
+        let dt = match DeltaTable::try_from_url(url.clone()).await {
+            Ok(dt) => dt,
+            Err(e) => return Err(anyhow::Error::new(e).context(self.opening(table, &url).await)),
+        };
         if dt.version().is_some() {
             return Ok(dt);
         }
@@ -639,10 +669,10 @@ impl Lake {
         let Some(url) = self.existing_url(table).await? else {
             return Ok(None);
         };
-        let dt = deltalake::open_table(url.clone())
-            .await
-            .with_context(|| opening(table.name(), &url))?;
-        Ok(Some(dt))
+        match deltalake::open_table(url.clone()).await {
+            Ok(dt) => Ok(Some(dt)),
+            Err(e) => Err(anyhow::Error::new(e).context(self.opening(table, &url).await)),
+        }
     }
 
     /// Where a table is, without reading its log; `None` when it does not

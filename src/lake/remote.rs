@@ -363,6 +363,52 @@ impl Remote {
         Ok(listed.into_iter().map(|m| m.location).collect())
     }
 
+    /// The first commit of a table's `_delta_log` with a line that is not
+    /// JSON, as `(s3:// URL, 1-based line)`, among those after its last
+    /// checkpoint (the ones a reader reads). `None` when every one parses,
+    /// or the log cannot be listed (the caller is already reporting an
+    /// error).
+    pub async fn damaged_commit(&self, table: &str) -> Option<(String, usize)> {
+        let log = format!("{table}/_delta_log");
+        let checkpoint = self
+            .get_if_exists(&format!("{log}/_last_checkpoint"))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["version"].as_u64());
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&self.key(&log)))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let mut commits: Vec<KeyPath> = listed
+            .into_iter()
+            .map(|m| m.location)
+            .filter(|k| {
+                k.filename()
+                    .and_then(super::commit_version)
+                    .is_some_and(|v| checkpoint.is_none_or(|c| v > c))
+            })
+            .collect();
+        commits.sort();
+        for key in commits {
+            let Ok(r) = self.store.get(&key).await else {
+                continue;
+            };
+            let Ok(bytes) = r.bytes().await else {
+                continue;
+            };
+            if let Some(line) = super::first_line_not_json(&bytes) {
+                return Some((format!("s3://{}/{key}", self.url.bucket), line));
+            }
+        }
+        None
+    }
+
     /// Deletes an object of the lake.
     ///
     /// # Errors

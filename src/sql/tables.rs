@@ -38,6 +38,8 @@ pub struct LakeSchema {
 /// A table of the lake, opened on first use.
 pub struct LakeTable {
     which: Table,
+    /// The lake it is a table of.
+    lake: Arc<Lake>,
     /// Built, with its object store known to the session, but not loaded.
     unloaded: DeltaTable,
     opened: OnceCell<(DeltaTable, Arc<dyn TableProvider>)>,
@@ -127,6 +129,7 @@ impl LakeSchema {
                 which.name().to_owned(),
                 Arc::new(LakeTable {
                     which,
+                    lake: Arc::clone(lake),
                     unloaded,
                     opened: OnceCell::new(),
                     days: OnceCell::new(),
@@ -195,10 +198,10 @@ impl LakeTable {
             let name = self.which.name();
             let mut table = self.unloaded.clone();
             let url = table.table_url().clone();
-            table
-                .load()
-                .await
-                .map_err(|e| OpenError(format!("{}: {e}", crate::lake::opening(name, &url))))?;
+            if let Err(e) = table.load().await {
+                let opening = self.lake.opening(self.which, &url).await;
+                return Err(OpenError(format!("{opening}: {e}")));
+            }
             let provider = table
                 .table_provider()
                 .await
