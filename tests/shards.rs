@@ -702,3 +702,55 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
         "objects read again by a run committed after a compaction",
     );
 }
+
+#[test]
+fn upkeep_that_waits_for_the_shards_completes_a_dead_shards_run_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 2_000_000, 100_000);
+    let single = dir.path().join("single");
+    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
+    assert!(out.status.success());
+    let want = contents(&single);
+
+    for upkeep in [
+        &["vacuum", "--retain-hours", "0"][..],
+        &["expire", "--older-than", "100000"][..],
+    ] {
+        let lake = dir.path().join(format!("lake-{}", upkeep[0]));
+        // The second shard commits; the first is killed after its manifest,
+        // its files written but referenced by no table yet.
+        all_succeed(vec![
+            ingest(&corpus, &lake, Some("2/2"), &[])
+                .spawn()
+                .expect("run"),
+        ]);
+        let out = ingest(&corpus, &lake, Some("1/2"), &[])
+            .env("S3LOGS_CRASH_AT", "after-manifest")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "the crash point was not reached");
+        assert_eq!(pending_manifests(&lake).len(), 1);
+        let u = s3logs_cmd()
+            .args(upkeep)
+            .arg("--lake")
+            .arg(&lake)
+            .output()
+            .expect("upkeep");
+        assert!(u.status.success(), "{}", String::from_utf8_lossy(&u.stderr));
+        assert!(
+            pending_manifests(&lake).is_empty(),
+            "{}: {:?}",
+            upkeep[0],
+            pending_manifests(&lake)
+        );
+        assert_same(&contents(&lake), &want, upkeep[0]);
+        // The first shard's next run finds its run committed.
+        let again = all_succeed(vec![
+            ingest(&corpus, &lake, Some("1/2"), &[])
+                .spawn()
+                .expect("run"),
+        ]);
+        assert_eq!(again[0]["committed"], false, "{}", again[0]);
+        assert_same(&contents(&lake), &want, upkeep[0]);
+    }
+}

@@ -73,12 +73,41 @@ pub(super) fn file_name(tag: &str, seq: i64) -> String {
     format!("run-{tag}{seq:09}.json")
 }
 
-/// Whether `name` is a manifest file of the writer whose names carry `tag`.
-pub(super) fn is_mine(name: &str, tag: &str) -> bool {
-    name.strip_prefix("run-")
-        .and_then(|n| n.strip_prefix(tag))
-        .and_then(|n| n.strip_suffix(".json"))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// Whose pending manifests to read.
+#[derive(Clone, Copy, Debug)]
+pub enum Writers<'a> {
+    /// The writer whose names carry this tag (empty unsharded, `s2of4-`
+    /// for a shard).
+    Tagged(&'a str),
+    /// Every writer's: for upkeep that holds the lake against every shard.
+    All,
+}
+
+/// Whether `name` is a manifest file of one of `writers`.
+pub(super) fn is_mine(name: &str, writers: Writers<'_>) -> bool {
+    writer_tag(name).is_some_and(|t| match writers {
+        Writers::Tagged(tag) => t == tag,
+        Writers::All => true,
+    })
+}
+
+/// The tag of the writer of the manifest file `name` (`run-s2of4-…json`
+/// gives `s2of4-`, `run-…json` the empty tag); `None` when it is not one.
+fn writer_tag(name: &str) -> Option<&str> {
+    let run = name.strip_prefix("run-")?.strip_suffix(".json")?;
+    let digits = run.len() - run.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let (tag, seq) = run.split_at(digits);
+    let shard = |t: &str| {
+        t.strip_prefix('s')
+            .and_then(|t| t.strip_suffix('-'))
+            .and_then(|t| t.split_once("of"))
+            .is_some_and(|(k, n)| {
+                [k, n]
+                    .iter()
+                    .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+            })
+    };
+    (!seq.is_empty() && (tag.is_empty() || shard(tag))).then_some(tag)
 }
 
 /// Writes `m` into `dir` atomically: a temporary file, synced, then renamed.
@@ -113,10 +142,10 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Manifests of the runs of the writer whose names carry `tag` that did
-/// not finish committing, oldest first. Its half-written temporary files
+/// Manifests of the runs of `writers` that did not finish committing,
+/// oldest first (by writer, then run). Their half-written temporary files
 /// (a crash before the rename) are removed.
-pub fn pending(dir: &Path, tag: &str) -> Result<Vec<(PathBuf, Manifest)>> {
+pub fn pending(dir: &Path, writers: Writers<'_>) -> Result<Vec<(PathBuf, Manifest)>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -131,12 +160,12 @@ pub fn pending(dir: &Path, tag: &str) -> Result<Vec<(PathBuf, Manifest)>> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         if let Some(tmp) = name.strip_suffix(".tmp")
-            && is_mine(tmp, tag)
+            && is_mine(tmp, writers)
         {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             continue;
         }
-        if !is_mine(name, tag) {
+        if !is_mine(name, writers) {
             continue;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -162,4 +191,34 @@ pub fn pending_names(dir: &Path) -> Result<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_name_tells_its_writer() {
+        let unsharded = file_name("", 12);
+        let shard = file_name("s2of4-", 7);
+        assert_eq!(writer_tag(&unsharded), Some(""));
+        assert_eq!(writer_tag(&shard), Some("s2of4-"));
+        assert!(is_mine(&unsharded, Writers::Tagged("")));
+        assert!(!is_mine(&shard, Writers::Tagged("")));
+        assert!(is_mine(&shard, Writers::Tagged("s2of4-")));
+        assert!(!is_mine(&shard, Writers::Tagged("s1of4-")));
+        assert!(is_mine(&unsharded, Writers::All) && is_mine(&shard, Writers::All));
+        for other in [
+            "run-.json",
+            "run-s2of4-.json",
+            "run-x000000001.json",
+            "run-s2of-000000001.json",
+            "run-sof4-000000001.json",
+            "run-000000001.json.tmp",
+            "retry.json",
+        ] {
+            assert_eq!(writer_tag(other), None, "{other}");
+            assert!(!is_mine(other, Writers::All), "{other}");
+        }
+    }
 }

@@ -788,15 +788,32 @@ impl Lake {
     /// the runs completed, so the caller can report what they committed.
     /// Needs the lock.
     pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
-        let tag = self.shard.tag();
+        self.recover_runs(manifest::Writers::Tagged(&self.shard.tag()))
+            .await
+    }
+
+    /// Rolls forward every pending run manifest of every writer, shards
+    /// included: for upkeep that holds the lake while no shard runs
+    /// ([`LockMode::Exclusive`]). A shard killed after its manifest leaves
+    /// files that no table references yet; `vacuum` would delete them and
+    /// the shard's next run commit files that are gone, and `expire` would
+    /// see them come back after it. Needs the lock in that mode.
+    pub async fn recover_every_writer(&self) -> Result<Vec<manifest::Manifest>> {
+        self.recover_runs(manifest::Writers::All).await
+    }
+
+    async fn recover_runs(
+        &self,
+        writers: manifest::Writers<'_>,
+    ) -> Result<Vec<manifest::Manifest>> {
         let pending: Vec<(ManifestAt, manifest::Manifest)> = match &self.remote {
             Some(r) => r
-                .pending(&tag)
+                .pending(writers)
                 .await?
                 .into_iter()
                 .map(|(k, m)| (ManifestAt::Key(k), m))
                 .collect(),
-            None => manifest::pending(&self.meta_dir(), &tag)?
+            None => manifest::pending(&self.meta_dir(), writers)?
                 .into_iter()
                 .map(|(p, m)| (ManifestAt::File(p), m))
                 .collect(),
@@ -920,7 +937,7 @@ impl Lake {
             let mut attempt = 1;
             let v = loop {
                 let mut table = self.open_or_create(which).await?;
-                let (removes, adds) = self.run_actions(&table, which, m).await?;
+                let (removes, adds) = self.run_actions(&table, which, at, m).await?;
                 let done = self
                     .commit_run(
                         &mut table,
@@ -977,6 +994,7 @@ impl Lake {
         &self,
         table: &DeltaTable,
         which: Table,
+        at: &ManifestAt,
         m: &manifest::Manifest,
     ) -> Result<(Vec<deltalake::kernel::Remove>, Vec<Add>)> {
         let removes = m.removes.get(&which).cloned().unwrap_or_default();
@@ -996,12 +1014,15 @@ impl Lake {
             bail!(
                 "run {} removes {} of the {} table, which a later commit removed, and its \
                  manifest (written by an older s3logs) does not name the objects it reads \
-                 again; delete {}/_s3logs/{} and run again to read them once more",
+                 again; delete {} and run again to read them once more",
                 m.seq,
                 gone.path,
                 which.name(),
-                self.display().trim_end_matches('/'),
-                manifest::file_name(&self.shard.tag(), m.seq),
+                match (at, &self.remote) {
+                    (ManifestAt::Key(k), Some(r)) => format!("s3://{}/{k}", r.url.bucket),
+                    (ManifestAt::Key(k), None) => k.to_string(),
+                    (ManifestAt::File(p), _) => p.display().to_string(),
+                },
             );
         }
         let mark = format!("-{}.zstd.parquet", m.rewrite_tag);

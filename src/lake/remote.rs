@@ -291,18 +291,21 @@ impl Remote {
         Ok(key)
     }
 
-    /// Manifests of the runs of the writer whose names carry `tag` that
-    /// did not finish committing, oldest first.
+    /// Manifests of the runs of `writers` that did not finish committing,
+    /// oldest first (by writer, then run).
     ///
     /// # Errors
     ///
     /// Listing or reading failed, or a manifest does not decode.
-    pub async fn pending(&self, tag: &str) -> Result<Vec<(KeyPath, Manifest)>> {
+    pub async fn pending(
+        &self,
+        writers: super::manifest::Writers<'_>,
+    ) -> Result<Vec<(KeyPath, Manifest)>> {
         let mut out = Vec::new();
         for key in self.pending_keys().await? {
             if !key
                 .filename()
-                .is_some_and(|n| super::manifest::is_mine(n, tag))
+                .is_some_and(|n| super::manifest::is_mine(n, writers))
             {
                 continue;
             }
