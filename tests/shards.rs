@@ -704,7 +704,7 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
 }
 
 #[test]
-fn upkeep_that_waits_for_the_shards_completes_a_dead_shards_run_first() {
+fn writers_that_wait_for_the_shards_complete_a_dead_shards_run_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = corpus(dir.path(), "corpus", 2_000_000, 100_000);
     let single = dir.path().join("single");
@@ -712,9 +712,12 @@ fn upkeep_that_waits_for_the_shards_completes_a_dead_shards_run_first() {
     assert!(out.status.success());
     let want = contents(&single);
 
+    let corpus_arg = corpus.display().to_string();
     for upkeep in [
         &["vacuum", "--retain-hours", "0"][..],
         &["expire", "--older-than", "100000"][..],
+        // An unsharded run holds the lake against the shards too.
+        &["ingest", &corpus_arg, "--max-reject-ratio", "1"][..],
     ] {
         let lake = dir.path().join(format!("lake-{}", upkeep[0]));
         // The second shard commits; the first is killed after its manifest,
