@@ -757,3 +757,46 @@ fn writers_that_wait_for_the_shards_complete_a_dead_shards_run_first() {
         assert_same(&contents(&lake), &want, upkeep[0]);
     }
 }
+
+#[test]
+fn shards_starting_complete_the_stopped_runs_of_writers_that_cannot_be_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), "corpus", 2_000_000, 100_000);
+    let single = dir.path().join("single");
+    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
+    assert!(out.status.success());
+    let want = contents(&single);
+
+    // The stopped run of an unsharded writer, then of a shard of another N.
+    for (stopped, first) in [(None, None), (Some("1/2"), Some("2/2"))] {
+        let lake = dir.path().join(format!("lake-{}", stopped.is_some()));
+        if let Some(shard) = first {
+            all_succeed(vec![
+                ingest(&corpus, &lake, Some(shard), &[])
+                    .spawn()
+                    .expect("run"),
+            ]);
+        }
+        let out = ingest(&corpus, &lake, stopped, &[])
+            .env("S3LOGS_CRASH_AT", "after-manifest")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "the crash point was not reached");
+        assert_eq!(pending_manifests(&lake).len(), 1);
+        // Four shards start at once: the first to hold the lake commits
+        // the stopped run before any of them lists its objects.
+        all_succeed(spawn_shards(&corpus, &lake, 4, &[]));
+        assert!(
+            pending_manifests(&lake).is_empty(),
+            "{stopped:?}: {:?}",
+            pending_manifests(&lake)
+        );
+        assert_same(&contents(&lake), &want, &format!("{stopped:?}"));
+        // The stopped writer's next run has nothing left to do.
+        let again = all_succeed(vec![
+            ingest(&corpus, &lake, stopped, &[]).spawn().expect("run"),
+        ]);
+        assert_eq!(again[0]["committed"], false, "{}", again[0]);
+        assert_same(&contents(&lake), &want, &format!("{stopped:?}, again"));
+    }
+}

@@ -81,6 +81,10 @@ pub enum Writers<'a> {
     Tagged(&'a str),
     /// Every writer's: for upkeep that holds the lake against every shard.
     All,
+    /// Every writer's but those of the shards of this count: for a shard,
+    /// beside which neither an unsharded writer nor a shard of another
+    /// count can be running.
+    NotOfCount(u32),
 }
 
 /// Whether `name` is a manifest file of one of `writers`.
@@ -88,6 +92,10 @@ pub(super) fn is_mine(name: &str, writers: Writers<'_>) -> bool {
     writer_tag(name).is_some_and(|t| match writers {
         Writers::Tagged(tag) => t == tag,
         Writers::All => true,
+        Writers::NotOfCount(n) => t
+            .strip_suffix('-')
+            .and_then(|t| t.rsplit_once("of"))
+            .is_none_or(|(_, count)| count != n.to_string()),
     })
 }
 
@@ -208,6 +216,11 @@ mod tests {
         assert!(is_mine(&shard, Writers::Tagged("s2of4-")));
         assert!(!is_mine(&shard, Writers::Tagged("s1of4-")));
         assert!(is_mine(&unsharded, Writers::All) && is_mine(&shard, Writers::All));
+        assert!(is_mine(&unsharded, Writers::NotOfCount(4)));
+        assert!(!is_mine(&shard, Writers::NotOfCount(4)));
+        assert!(is_mine(&shard, Writers::NotOfCount(2)));
+        assert!(!is_mine(&file_name("s2of14-", 1), Writers::NotOfCount(14)));
+        assert!(is_mine(&file_name("s2of14-", 1), Writers::NotOfCount(4)));
         for other in [
             "run-.json",
             "run-s2of4-.json",

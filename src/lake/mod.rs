@@ -117,6 +117,9 @@ pub struct Lake {
     /// For a lake on S3, the lock that keeps its staging folder from
     /// [`remove_dead_temp_dirs`] while this handle lives.
     staging_owner: std::sync::OnceLock<File>,
+    /// Runs of other writers this handle completed while it took its lock
+    /// (see [`Lake::lock_as`]), for [`Lake::recover`] to report.
+    recovered: std::sync::Mutex<Vec<manifest::Manifest>>,
 }
 
 /// Commits made through a [`Lake`], and how many times deltalake had to
@@ -314,6 +317,7 @@ impl Lake {
             remote: None,
             shard: None,
             commits: CommitStats::default(),
+            recovered: std::sync::Mutex::default(),
             staging_owner: std::sync::OnceLock::new(),
         }
     }
@@ -356,6 +360,7 @@ impl Lake {
             remote: Some(remote::Remote::new(url, s3)?),
             shard: None,
             commits: CommitStats::default(),
+            recovered: std::sync::Mutex::default(),
             staging_owner: std::sync::OnceLock::new(),
         })
     }
@@ -511,6 +516,18 @@ impl Lake {
                     // other writer's commit ("metadata changed").
                     for table in Table::ALL {
                         crate::runtime::block_on(self.open_or_create(table))?;
+                    }
+                    // The stopped runs of writers that cannot be running
+                    // now (unsharded ones, and shards of another N) are
+                    // committed here, under the lake's lock, before any
+                    // shard of this N lists what to read: otherwise their
+                    // objects, absent from the ledger, would be read again
+                    // and committed twice once those writers recover.
+                    let others = crate::runtime::block_on(
+                        self.recover_runs(manifest::Writers::NotOfCount(shard.n)),
+                    )?;
+                    if let Ok(mut r) = self.recovered.lock() {
+                        r.extend(others);
                     }
                     drop(gate);
                     return Ok(mine);
@@ -788,8 +805,16 @@ impl Lake {
     /// the runs completed, so the caller can report what they committed.
     /// Needs the lock.
     pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
-        self.recover_runs(manifest::Writers::Tagged(&self.shard.tag()))
-            .await
+        let mut done = self
+            .recovered
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        done.extend(
+            self.recover_runs(manifest::Writers::Tagged(&self.shard.tag()))
+                .await?,
+        );
+        Ok(done)
     }
 
     /// Rolls forward every pending run manifest of every writer, shards
