@@ -757,6 +757,11 @@ fn a_held_lease_makes_a_second_writer_wait_and_an_expired_one_is_taken_over() {
 /// key containing `fail`, and passes every other request through (one
 /// request per connection).
 fn failing_proxy(endpoint: &str, fail: &'static str) -> String {
+    counting_proxy(endpoint, fail, Arc::default())
+}
+
+/// [`failing_proxy`], counting the LIST requests it passes in `lists`.
+fn counting_proxy(endpoint: &str, fail: &'static str, lists: Arc<AtomicU64>) -> String {
     let upstream: SocketAddr = endpoint
         .trim_start_matches("http://")
         .parse()
@@ -766,6 +771,7 @@ fn failing_proxy(endpoint: &str, fail: &'static str) -> String {
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
+            let lists = Arc::clone(&lists);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(client.try_clone().expect("clone"));
                 let mut head = Vec::new();
@@ -799,6 +805,12 @@ fn failing_proxy(endpoint: &str, fail: &'static str) -> String {
                         b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     );
                     return;
+                }
+                let request = head.split(|&b| b == b'\n').next().unwrap_or_default();
+                if request.starts_with(b"GET ")
+                    && String::from_utf8_lossy(request).contains("list-type=2")
+                {
+                    lists.fetch_add(1, Ordering::SeqCst);
                 }
                 let Ok(mut server) = TcpStream::connect(upstream) else {
                     return;
@@ -1027,4 +1039,37 @@ fn a_damaged_commit_on_an_s3_lake_is_named_by_every_command_that_opens_it() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(&named), "{args:?}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn a_raw_report_through_a_temporary_lake_lists_its_sources_once() {
+    let Some(moto) = moto() else { return };
+    seed(&moto.endpoint, "report-once", &sample_logs(), "");
+    let lists = Arc::new(AtomicU64::new(0));
+    let proxy = counting_proxy(&moto.endpoint, "no such key", Arc::clone(&lists));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("r.html").display().to_string();
+    let report = |memory: &str| {
+        lists.store(0, Ordering::SeqCst);
+        let out = s3logs(
+            &proxy,
+            &[
+                "report",
+                "--raw",
+                "s3://report-once/",
+                "--raw-memory-mb",
+                memory,
+                "--output",
+                &page,
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stderr(&out), lists.load(Ordering::SeqCst))
+    };
+    let (_, in_memory) = report("1024");
+    assert!(in_memory >= 1, "the proxy saw no listing");
+    let (err, through_lake) = report("0");
+    assert!(err.contains("temporary lake"), "{err}");
+    assert_eq!(through_lake, in_memory, "{err}");
 }

@@ -96,7 +96,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                     human_bytes(text as f64),
                     human_bytes(budget as f64)
                 );
-                return Ok(None);
+                return Ok(Err(objects.to_vec()));
             }
             let (since, until) = (options.since.as_deref(), options.until.as_deref());
             match in_memory(&ctx, since, until, budget).await {
@@ -109,17 +109,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                          reading them once into a temporary lake on disk",
                         human_bytes(budget.unwrap_or_default() as f64)
                     );
-                    return Ok(None);
+                    return Ok(Err(objects.to_vec()));
                 }
                 read => read?,
             }
         }
         let built = report::build(&ctx, &options).await?;
-        anyhow::Ok(Some(report::html::render(&built)))
+        anyhow::Ok(Ok(report::html::render(&built)))
     })?;
     let page = match page {
-        Some(page) => page,
-        None => through_lake(&args, sources, &options)?,
+        Ok(page) => page,
+        Err(objects) => through_lake(&args, sources, objects, &options)?,
     };
     super::replace_file(&args.output, page.as_bytes())?;
     eprintln!("s3logs: wrote the report to {}", args.output.display());
@@ -146,11 +146,16 @@ fn selection(args: &ReportArgs) -> s3logs::source::Selection {
 /// people, then a random part).
 const TEMP_LAKE: &str = "s3logs-report-";
 
-/// The page of `--raw` sources too large for memory: they are ingested
-/// once into a temporary lake (which bounds memory whatever their size,
+/// The page of `--raw` sources too large for memory (`objects`, as they
+/// were listed for it): they are ingested once into a temporary lake (which bounds memory whatever their size,
 /// as `ingest` does), and the report is the lake's. The lake is removed
 /// afterwards, whether the report succeeded or not.
-fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyhow::Result<String> {
+fn through_lake(
+    args: &ReportArgs,
+    sources: Sources,
+    objects: Vec<s3logs::source::Object>,
+    options: &Options,
+) -> anyhow::Result<String> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("{TEMP_LAKE}{}-", std::process::id()))
         .tempdir()
@@ -161,6 +166,8 @@ fn through_lake(args: &ReportArgs, sources: Sources, options: &Options) -> anyho
     let mut opts = s3logs::ingest::Options::new(args.raw.clone(), lake.clone());
     opts.selection = selection(args);
     opts.lookback_days = None;
+    // As listed for the page: a prefix of many objects is listed once.
+    opts.listed = Some(objects);
     opts.compact_over = 0;
     opts.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let summary = s3logs::ingest::run(&opts)

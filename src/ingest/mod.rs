@@ -76,6 +76,10 @@ pub struct Options {
     /// Take only the objects of this shard, writing as it (see
     /// [`crate::lake::shard`]).
     pub shard: Option<Shard>,
+    /// The objects of `sources`, when the caller has listed them already
+    /// (with `selection`, and no lookback): the run plans over these
+    /// instead of listing the sources again.
+    pub listed: Option<Vec<crate::source::Object>>,
 }
 
 impl Options {
@@ -93,6 +97,7 @@ impl Options {
             reingest_changed: false,
             compact_over: 8,
             shard: None,
+            listed: None,
         }
     }
 }

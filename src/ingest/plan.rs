@@ -14,7 +14,7 @@ use crate::lake::manifest::Manifest;
 use crate::lake::retry::{self, RetryList};
 use crate::lake::{Lake, Table, Writer};
 use crate::schema;
-use crate::source::{Object, S3Url, find, path_name};
+use crate::source::{Found, Object, S3Url, find, path_name};
 
 /// What the lake holds when a run starts, once the runs that stopped
 /// while committing are completed.
@@ -112,7 +112,13 @@ pub(super) fn plan(
         selection.resume = high_water_marks(&opts.sources, seen, lookback, opts.shard);
     }
     let listing = Instant::now();
-    let found = find(&opts.sources, &selection);
+    let found = match &opts.listed {
+        Some(objects) => Found {
+            objects: objects.clone(),
+            ..Found::default()
+        },
+        None => find(&opts.sources, &selection),
+    };
     summary.list_seconds = listing.elapsed().as_secs_f64();
     for m in found.errors {
         summary.errors.push(format!("{}: {}", m.source, m.error));
