@@ -800,10 +800,11 @@ impl Lake {
     }
 
     /// Rolls forward every pending run manifest of this handle's writer
-    /// (unsharded, or its shard: never another shard's, which may be
-    /// committing right now; see the module docs). Returns the manifests of
-    /// the runs completed, so the caller can report what they committed.
-    /// Needs the lock.
+    /// (unsharded, or its shard: never another shard of its N's, which may
+    /// be committing right now; see the module docs). Returns the manifests
+    /// of the runs completed, with those of other writers that
+    /// [`Lake::lock_as`] completed for a shard, so the caller can report
+    /// what they committed. Needs the lock.
     pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
         let mut done = self
             .recovered
