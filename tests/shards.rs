@@ -86,6 +86,51 @@ fn contents(lake: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Runs `s3logs compact` over `lake`, which must succeed; returns what it
+/// said.
+fn compact(lake: &Path) -> String {
+    let c = s3logs_cmd()
+        .args(["compact", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("compact");
+    let said = String::from_utf8_lossy(&c.stderr).into_owned();
+    assert!(c.status.success(), "compact: {said}");
+    said
+}
+
+/// The [`contents`] of the lake one process makes of `corpus` at `lake`.
+fn single_process(corpus: &Path, lake: &Path) -> Vec<(String, String)> {
+    let out = wait_for(ingest(corpus, lake, None, &[]).spawn().expect("run"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    contents(lake)
+}
+
+/// Runs a writer of `lake` (unsharded, or `shard`) that is killed between
+/// its manifest and its commits, and checks it left just that manifest.
+fn stopped_after_manifest(corpus: &Path, lake: &Path, shard: Option<&str>, extra: &[&str]) {
+    let out = ingest(corpus, lake, shard, extra)
+        .env("S3LOGS_CRASH_AT", "after-manifest")
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success(),
+        "the crash point was not reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pending = pending_manifests(lake);
+    assert_eq!(
+        pending.len(),
+        1,
+        "{pending:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn assert_same(got: &[(String, String)], want: &[(String, String)], what: &str) {
     for ((table, g), (_, w)) in got.iter().zip(want) {
         assert!(
@@ -146,10 +191,7 @@ fn deliver(src: &Path, wave: &[PathBuf]) {
 fn four_shards_at_once_give_the_lake_of_one_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = corpus(dir.path(), "corpus", 60_000_000, 1_000_000);
-    let single = dir.path().join("single");
-    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
-    assert!(out.status.success());
-    let want = contents(&single);
+    let want = single_process(&corpus, &dir.path().join("single"));
 
     let lake = dir.path().join("sharded");
     let summaries = all_succeed(spawn_shards(&corpus, &lake, 4, &[]));
@@ -264,10 +306,7 @@ fn shards_killed_at_any_moment_and_rerun_give_the_lake_of_one_process() {
 fn a_compaction_during_the_shards_commits_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = corpus(dir.path(), "corpus", 6_000_000, 100_000);
-    let single = dir.path().join("single");
-    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
-    assert!(out.status.success());
-    let want = contents(&single);
+    let want = single_process(&corpus, &dir.path().join("single"));
 
     // The objects arrive in three waves, each ingested by four shards with
     // many small files a day and no compaction of their own, while
@@ -291,16 +330,7 @@ fn a_compaction_during_the_shards_commits_loses_nothing() {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            let c = s3logs_cmd()
-                .args(["compact", "--lake"])
-                .arg(&lake)
-                .output()
-                .expect("compact");
-            assert!(
-                c.status.success(),
-                "compact: {}",
-                String::from_utf8_lossy(&c.stderr)
-            );
+            compact(&lake);
             during += 1;
         }
         all_succeed(workers);
@@ -313,12 +343,7 @@ fn a_compaction_during_the_shards_commits_loses_nothing() {
     };
     assert_same(&contents(&lake), &want, "compaction during the shards");
     // Once more, with every day in one file, and then vacuum.
-    let c = s3logs_cmd()
-        .args(["compact", "--lake"])
-        .arg(&lake)
-        .output()
-        .expect("compact");
-    assert!(c.status.success());
+    compact(&lake);
     let before = files_of_day(&lake);
     let v = s3logs_cmd()
         .args(["vacuum", "--retain-hours", "0", "--lake"])
@@ -554,16 +579,10 @@ fn a_run_committed_on_an_outdated_state_is_done_again_unless_its_files_went() {
     let before = rows();
     let mut first = open();
     let mut second = open();
-    let c = s3logs_cmd()
-        .args(["compact", "--lake"])
-        .arg(&lake)
-        .output()
-        .expect("compact");
-    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let said = compact(&lake);
     assert!(
-        String::from_utf8_lossy(&c.stderr).contains("compacted"),
-        "the compaction did nothing: {}",
-        String::from_utf8_lossy(&c.stderr)
+        said.contains("compacted"),
+        "the compaction did nothing: {said}"
     );
     commit(&mut first, "writer-1", Vec::new()).expect("a commit beside a compaction");
     assert_eq!(rows(), before, "the compaction changed the data");
@@ -622,10 +641,7 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
         let cut = body.iter().rposition(|&b| b == b'\n').expect("two lines");
         std::fs::write(&path, &bytes[..=cut]).expect("shorter object");
     }
-    let single = dir.path().join("single");
-    let out = wait_for(ingest(&changed, &single, None, &[]).spawn().expect("run"));
-    assert!(out.status.success());
-    let want = contents(&single);
+    let want = single_process(&changed, &dir.path().join("single"));
 
     let src = dir.path().join("src");
     let lake = dir.path().join("sharded");
@@ -645,22 +661,8 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
         "0",
         "--reingest-changed",
     ];
-    let out = ingest(&src, &lake, Some("1/2"), &again)
-        .env("S3LOGS_CRASH_AT", "after-manifest")
-        .output()
-        .expect("run");
-    assert!(
-        !out.status.success(),
-        "the crash point was not reached: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stopped_after_manifest(&src, &lake, Some("1/2"), &again);
     let pending = pending_manifests(&lake);
-    assert_eq!(
-        pending.len(),
-        1,
-        "{pending:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(lake.join("_s3logs").join(&pending[0])).expect("manifest"),
     )
@@ -674,12 +676,7 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
     assert!(!stale.is_empty(), "the shard read no object again");
 
     // A compaction rewrites the days meanwhile, those files among them.
-    let c = s3logs_cmd()
-        .args(["compact", "--lake"])
-        .arg(&lake)
-        .output()
-        .expect("compact");
-    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    compact(&lake);
     let compacted = removed_by(&newest_commit(&lake.join("logs")));
     assert!(
         stale.iter().any(|p| compacted.contains(p)),
@@ -707,10 +704,7 @@ fn a_run_killed_before_its_commits_whose_files_were_compacted_away_reads_its_obj
 fn writers_that_wait_for_the_shards_complete_a_dead_shards_run_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = corpus(dir.path(), "corpus", 2_000_000, 100_000);
-    let single = dir.path().join("single");
-    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
-    assert!(out.status.success());
-    let want = contents(&single);
+    let want = single_process(&corpus, &dir.path().join("single"));
 
     let corpus_arg = corpus.display().to_string();
     for upkeep in [
@@ -727,12 +721,7 @@ fn writers_that_wait_for_the_shards_complete_a_dead_shards_run_first() {
                 .spawn()
                 .expect("run"),
         ]);
-        let out = ingest(&corpus, &lake, Some("1/2"), &[])
-            .env("S3LOGS_CRASH_AT", "after-manifest")
-            .output()
-            .expect("run");
-        assert!(!out.status.success(), "the crash point was not reached");
-        assert_eq!(pending_manifests(&lake).len(), 1);
+        stopped_after_manifest(&corpus, &lake, Some("1/2"), &[]);
         let u = s3logs_cmd()
             .args(upkeep)
             .arg("--lake")
@@ -762,10 +751,7 @@ fn writers_that_wait_for_the_shards_complete_a_dead_shards_run_first() {
 fn shards_starting_complete_the_stopped_runs_of_writers_that_cannot_be_running() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = corpus(dir.path(), "corpus", 2_000_000, 100_000);
-    let single = dir.path().join("single");
-    let out = wait_for(ingest(&corpus, &single, None, &[]).spawn().expect("run"));
-    assert!(out.status.success());
-    let want = contents(&single);
+    let want = single_process(&corpus, &dir.path().join("single"));
 
     // The stopped run of an unsharded writer, then of a shard of another N.
     for (stopped, first) in [(None, None), (Some("1/2"), Some("2/2"))] {
@@ -777,12 +763,7 @@ fn shards_starting_complete_the_stopped_runs_of_writers_that_cannot_be_running()
                     .expect("run"),
             ]);
         }
-        let out = ingest(&corpus, &lake, stopped, &[])
-            .env("S3LOGS_CRASH_AT", "after-manifest")
-            .output()
-            .expect("run");
-        assert!(!out.status.success(), "the crash point was not reached");
-        assert_eq!(pending_manifests(&lake).len(), 1);
+        stopped_after_manifest(&corpus, &lake, stopped, &[]);
         // Four shards start at once: the first to hold the lake commits
         // the stopped run before any of them lists its objects.
         all_succeed(spawn_shards(&corpus, &lake, 4, &[]));
