@@ -83,14 +83,9 @@ fn open_for_write(
 ) -> anyhow::Result<(Lake, s3logs::lake::LakeLock)> {
     let lake = existing_lake(&arg.lake, rt)?;
     let lock = lake.lock_as(mode, Duration::from_secs(arg.lock_wait))?;
-    // Held against every shard, it completes their stopped runs too.
-    rt.block_on(async {
-        match mode {
-            LockMode::Exclusive => lake.recover_every_writer().await,
-            _ => lake.recover().await,
-        }
-    })
-    .context("completing an interrupted run")?;
+    // Held against every shard, this completes their stopped runs too.
+    rt.block_on(lake.recover())
+        .context("completing an interrupted run")?;
     Ok((lake, lock))
 }
 

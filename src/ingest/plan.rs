@@ -35,16 +35,11 @@ pub(super) struct Before {
 /// Completes the runs that stopped while committing, and reads what the
 /// lake holds. Needs the lock.
 pub(super) fn before(rt: &tokio::runtime::Runtime, lake: &Lake) -> Result<Before> {
-    // An unsharded run holds the lake against every shard, so it completes
-    // their stopped runs too: otherwise it would read their objects again,
-    // and their next runs would commit them a second time.
+    // An unsharded run holds the lake against every shard, so this
+    // completes their stopped runs too: otherwise it would read their
+    // objects again, and their next runs would commit them a second time.
     let recovered = rt
-        .block_on(async {
-            match lake.shard() {
-                None => lake.recover_every_writer().await,
-                Some(_) => lake.recover().await,
-            }
-        })
+        .block_on(lake.recover())
         .context("completing an interrupted run")?;
     let logs_table = rt.block_on(lake.open(Table::Logs))?;
     let ledger_table = rt.block_on(lake.open(Table::Ingested))?;

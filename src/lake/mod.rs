@@ -120,6 +120,9 @@ pub struct Lake {
     /// Runs of other writers this handle completed while it took its lock
     /// (see [`Lake::lock_as`]), for [`Lake::recover`] to report.
     recovered: std::sync::Mutex<Vec<manifest::Manifest>>,
+    /// How this handle last took the lake, which says whose stopped runs
+    /// [`Lake::recover`] may complete.
+    held: std::sync::Mutex<Option<LockMode>>,
 }
 
 /// Commits made through a [`Lake`], and how many times deltalake had to
@@ -318,6 +321,7 @@ impl Lake {
             shard: None,
             commits: CommitStats::default(),
             recovered: std::sync::Mutex::default(),
+            held: std::sync::Mutex::default(),
             staging_owner: std::sync::OnceLock::new(),
         }
     }
@@ -361,6 +365,7 @@ impl Lake {
             shard: None,
             commits: CommitStats::default(),
             recovered: std::sync::Mutex::default(),
+            held: std::sync::Mutex::default(),
             staging_owner: std::sync::OnceLock::new(),
         })
     }
@@ -466,6 +471,14 @@ impl Lake {
     /// reached, another writer still holds what this one needs after
     /// `wait`, or shards of another N are running.
     pub fn lock_as(&self, mode: LockMode, wait: Duration) -> Result<LakeLock> {
+        let lock = self.take_lake(mode, wait)?;
+        if let Ok(mut held) = self.held.lock() {
+            *held = Some(mode);
+        }
+        Ok(lock)
+    }
+
+    fn take_lake(&self, mode: LockMode, wait: Duration) -> Result<LakeLock> {
         let started = Instant::now();
         let left = || wait.saturating_sub(started.elapsed());
         let Some(shard) = self.shard.filter(|_| mode == LockMode::Shard) else {
@@ -780,11 +793,7 @@ impl Lake {
                         .update_state()
                         .await
                         .context("refreshing the table state")?;
-                    let live: std::collections::HashSet<String> = Self::files(table)
-                        .await?
-                        .into_iter()
-                        .map(|f| f.path)
-                        .collect();
+                    let live = Self::live_paths(table).await?;
                     if let Some(gone) = removes.iter().find(|r| !live.contains(&r.path)) {
                         return Err(e.context(RemovedMeanwhile {
                             path: gone.path.clone(),
@@ -799,33 +808,33 @@ impl Lake {
         }
     }
 
-    /// Rolls forward every pending run manifest of this handle's writer
-    /// (unsharded, or its shard: never another shard of its N's, which may
-    /// be committing right now; see the module docs). Returns the manifests
-    /// of the runs completed, with those of other writers that
-    /// [`Lake::lock_as`] completed for a shard, so the caller can report
-    /// what they committed. Needs the lock.
+    /// Rolls forward the pending run manifests that the lock this handle
+    /// holds allows: held [`LockMode::Exclusive`] (an unsharded `ingest`,
+    /// `vacuum`, `expire`), no shard runs, so every writer's, shards
+    /// included; otherwise only this handle's writer's (never another
+    /// shard's, which may be committing right now; see the module docs).
+    /// A stopped shard's files are referenced by no table until its run is
+    /// committed: `vacuum` would delete them, and an unsharded run would
+    /// read its objects again. Returns the manifests of the runs completed,
+    /// with those of other writers that [`Lake::lock_as`] completed for a
+    /// shard, so the caller can report what they committed. Needs the lock.
     pub async fn recover(&self) -> Result<Vec<manifest::Manifest>> {
         let mut done = self
             .recovered
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
-        done.extend(
-            self.recover_runs(manifest::Writers::Tagged(&self.shard.tag()))
-                .await?,
-        );
+        let exclusive = self
+            .held
+            .lock()
+            .is_ok_and(|h| *h == Some(LockMode::Exclusive));
+        let tag = self.shard.tag();
+        let writers = match exclusive {
+            true => manifest::Writers::All,
+            false => manifest::Writers::Tagged(&tag),
+        };
+        done.extend(self.recover_runs(writers).await?);
         Ok(done)
-    }
-
-    /// Rolls forward every pending run manifest of every writer, shards
-    /// included: for upkeep that holds the lake while no shard runs
-    /// ([`LockMode::Exclusive`]). A shard killed after its manifest leaves
-    /// files that no table references yet; `vacuum` would delete them and
-    /// the shard's next run commit files that are gone, and `expire` would
-    /// see them come back after it. Needs the lock in that mode.
-    pub async fn recover_every_writer(&self) -> Result<Vec<manifest::Manifest>> {
-        self.recover_runs(manifest::Writers::All).await
     }
 
     async fn recover_runs(
@@ -1028,11 +1037,7 @@ impl Lake {
         if removes.is_empty() || Self::committed_seq(table, &m.app).await? >= m.seq {
             return Ok((removes, adds));
         }
-        let live: std::collections::HashSet<String> = Self::files(table)
-            .await?
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let live = Self::live_paths(table).await?;
         let Some(gone) = removes.iter().find(|r| !live.contains(&r.path)) else {
             return Ok((removes, adds));
         };
@@ -1063,6 +1068,15 @@ impl Lake {
             .await?;
         adds.extend(again);
         Ok((removes, adds))
+    }
+
+    /// The paths of a table's active files.
+    async fn live_paths(table: &DeltaTable) -> Result<std::collections::HashSet<String>> {
+        Ok(Self::files(table)
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .collect())
     }
 
     /// Active files of a table with their partition values, sizes and row
