@@ -1073,3 +1073,47 @@ fn a_raw_report_through_a_temporary_lake_lists_its_sources_once() {
     assert!(err.contains("temporary lake"), "{err}");
     assert_eq!(through_lake, in_memory, "{err}");
 }
+
+#[test]
+fn vacuum_on_s3_commits_a_stopped_shards_run_before_it_frees_anything() {
+    let Some(moto) = moto() else { return };
+    let ep = moto.endpoint.as_str();
+    seed(ep, "stopped-sources", &sample_logs(), "");
+    lake_bucket(ep, "stopped-lakes");
+    let lake = "s3://stopped-lakes/team";
+    let shard = |k: &'static str| {
+        vec![
+            "ingest",
+            "s3://stopped-sources/",
+            "--lake",
+            lake,
+            "--max-reject-ratio",
+            "1",
+            "--summary-json",
+            "-",
+            "--shard",
+            k,
+        ]
+    };
+    // Short leases, so that vacuum need not wait minutes for the killed
+    // shard's lease to expire.
+    let lease = ("S3LOGS_LEASE_SECS", "2");
+    let second = s3logs(ep, &shard("2/2"), &[lease]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let stopped = s3logs(
+        ep,
+        &shard("1/2"),
+        &[lease, ("S3LOGS_CRASH_AT", "after-manifest")],
+    );
+    assert!(!stopped.status.success(), "the run was to abort");
+    let vacuum = s3logs(
+        ep,
+        &["vacuum", "--lake", lake, "--retain-hours", "0"],
+        &[lease],
+    );
+    assert!(vacuum.status.success(), "{}", stderr(&vacuum));
+    assert_eq!(dump_at(lake, ep), dump(local_lake()));
+    let again = s3logs(ep, &shard("1/2"), &[lease]);
+    assert_eq!(summary(&again)["committed"], false, "{}", stderr(&again));
+    assert_eq!(dump_at(lake, ep), dump(local_lake()));
+}
