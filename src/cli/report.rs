@@ -147,9 +147,10 @@ fn selection(args: &ReportArgs) -> s3logs::source::Selection {
 const TEMP_LAKE: &str = "s3logs-report-";
 
 /// The page of `--raw` sources too large for memory (`objects`, as they
-/// were listed for it): they are ingested once into a temporary lake (which bounds memory whatever their size,
-/// as `ingest` does), and the report is the lake's. The lake is removed
-/// afterwards, whether the report succeeded or not.
+/// were listed for it): they are ingested once into a temporary lake
+/// (which bounds memory whatever their size, as `ingest` does), and the
+/// report is the lake's. The lake is removed afterwards, whether the
+/// report succeeded or not.
 fn through_lake(
     args: &ReportArgs,
     sources: Sources,

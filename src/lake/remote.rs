@@ -355,14 +355,20 @@ impl Remote {
     ///
     /// The listing failed.
     pub async fn meta_keys_under(&self, dir: &str) -> Result<Vec<KeyPath>> {
+        self.keys_under(&format!("_s3logs/{dir}")).await
+    }
+
+    /// The keys under a path of the lake, at any depth.
+    async fn keys_under(&self, rel: &str) -> Result<Vec<KeyPath>> {
+        let key = self.key(rel);
         let listed: Vec<_> = self
             .store
-            .list(Some(&self.key(&format!("_s3logs/{dir}"))))
+            .list(Some(&key))
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<_, _>>()
-            .with_context(|| format!("listing {}", self.key(&format!("_s3logs/{dir}"))))?;
+            .with_context(|| format!("listing {key}"))?;
         Ok(listed.into_iter().map(|m| m.location).collect())
     }
 
@@ -380,17 +386,11 @@ impl Remote {
             .flatten()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["version"].as_u64());
-        let listed: Vec<_> = self
-            .store
-            .list(Some(&self.key(&log)))
-            .collect::<Vec<_>>()
+        let mut commits: Vec<KeyPath> = self
+            .keys_under(&log)
             .await
+            .ok()?
             .into_iter()
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let mut commits: Vec<KeyPath> = listed
-            .into_iter()
-            .map(|m| m.location)
             .filter(|k| {
                 k.filename()
                     .and_then(super::commit_version)
@@ -399,10 +399,7 @@ impl Remote {
             .collect();
         commits.sort();
         for key in commits {
-            let Ok(r) = self.store.get(&key).await else {
-                continue;
-            };
-            let Ok(bytes) = r.bytes().await else {
+            let Ok(bytes) = self.get(&key).await else {
                 continue;
             };
             if let Some(line) = super::first_line_not_json(&bytes) {
