@@ -224,6 +224,7 @@ mod tests {
             first_offset: 0,
             overlong: None,
             line_count: 3,
+            ..Chunk::default()
         };
         let (stats, samples) = check_chunk(&chunk, &Arc::from("f"), true);
         assert_eq!(stats.lines, 3);

@@ -15,6 +15,7 @@
 //! copied.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -41,6 +42,10 @@ pub struct Chunk {
     /// How many lines `data` holds, counted when it was cut (what a reader
     /// sizes its buffers by; [`Chunk::lines`] does not depend on it).
     pub line_count: u64,
+    /// Where each `\n` of `data` is, found when the chunk was cut (the pass
+    /// that counts its lines), so that [`Chunk::lines`] need not search for
+    /// them again. `None` (a chunk built by hand): they are searched for.
+    pub(crate) newlines: Option<Arc<[u32]>>,
 }
 
 /// One line of a chunk.
@@ -57,28 +62,58 @@ pub struct Line<'a> {
 impl Chunk {
     /// The lines of this chunk, in order.
     pub fn lines(&self) -> impl Iterator<Item = Line<'_>> {
-        let mut rest: &[u8] = &self.data;
+        let data: &[u8] = &self.data;
+        // The index is made from these bytes when the chunk is cut; an entry
+        // that is not a newline after the last one (a chunk whose fields
+        // were changed by hand) sends the rest to the search.
+        let mut index = self.newlines.as_deref().map(|n| n.iter());
+        let mut pos = 0usize;
         let mut number = self.first_line;
-        let mut offset = self.first_offset;
         std::iter::from_fn(move || {
-            if rest.is_empty() {
+            if pos >= data.len() {
                 return None;
             }
-            let (bytes, consumed) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], i + 1),
-                None => (rest, rest.len()),
+            let indexed = index.as_mut().map(|it| {
+                it.next()
+                    .map(|&e| e as usize)
+                    .filter(|&e| e >= pos && data.get(e) == Some(&b'\n'))
+            });
+            let newline = match indexed {
+                Some(Some(e)) => Some(e),
+                // The index ran out: no newline is left, unless it is wrong.
+                Some(None) | None => {
+                    let found = memchr::memchr(b'\n', &data[pos..]).map(|i| pos + i);
+                    if found.is_some() {
+                        index = None;
+                    }
+                    found
+                }
             };
+            let end = newline.unwrap_or(data.len());
             let line = Line {
                 number,
-                offset,
-                bytes,
+                offset: self.first_offset + pos as u64,
+                bytes: &data[pos..end],
             };
-            rest = &rest[consumed..];
+            pos = end + 1;
             number += 1;
-            offset += consumed as u64;
             Some(line)
         })
     }
+}
+
+/// Where each `\n` of `data` is (offsets into it), and how many there are:
+/// one pass over a chunk's bytes when it is cut, which [`Chunk::lines`] then
+/// reads instead of searching for each line's end. No index for data too
+/// long for 32-bit offsets (a chunk is at most a few MiB past [`MAX_LINE`];
+/// such a chunk would be searched).
+fn newline_index(data: &[u8]) -> (Option<Arc<[u32]>>, u64) {
+    if u32::try_from(data.len()).is_err() {
+        return (None, memchr::memchr_iter(b'\n', data).count() as u64);
+    }
+    let index: Arc<[u32]> = memchr::memchr_iter(b'\n', data).map(|i| i as u32).collect();
+    let newlines = index.len() as u64;
+    (Some(index), newlines)
 }
 
 /// Cuts a byte stream into [`Chunk`]s.
@@ -183,12 +218,13 @@ impl<R: Read> ChunkReader<R> {
     }
 
     fn emit(&mut self, data: Vec<u8>) -> Chunk {
-        let newlines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let (index, newlines) = newline_index(&data);
         let chunk = Chunk {
             first_line: self.next_line,
             first_offset: self.next_offset,
             overlong: None,
             line_count: newlines + u64::from(!data.ends_with(b"\n")),
+            newlines: index,
             data: data.into(),
         };
         self.next_line += newlines;
@@ -233,6 +269,7 @@ impl<R: Read> ChunkReader<R> {
             first_offset: self.next_offset,
             overlong: Some(length),
             line_count: 1,
+            newlines: None,
         };
         self.next_line += 1;
         self.next_offset += length + u64::from(newline);
@@ -293,6 +330,7 @@ impl SliceChunks {
             first_offset: self.pos as u64,
             overlong: Some(length as u64),
             line_count: 1,
+            newlines: None,
         };
         (chunk, self.pos + length + usize::from(newline))
     }
@@ -322,12 +360,13 @@ impl Iterator for SliceChunks {
             (length + 1).min(rest.len())
         };
         let data = self.data.slice(self.pos..self.pos + end);
-        let newlines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let (index, newlines) = newline_index(&data);
         let chunk = Chunk {
             first_line: self.next_line,
             first_offset: self.pos as u64,
             overlong: None,
             line_count: newlines + u64::from(!data.ends_with(b"\n")),
+            newlines: index,
             data,
         };
         self.pos += end;
@@ -372,11 +411,62 @@ mod tests {
                 continue;
             }
             assert_eq!(c.line_count, c.lines().count() as u64);
+            assert!(c.newlines.is_some(), "a cut chunk is indexed");
+            assert_eq!(searched(&c), c.lines().collect::<Vec<_>>(), "index");
             for l in c.lines() {
                 out.push((l.number, l.offset, l.bytes.to_vec(), None));
             }
         }
         out
+    }
+
+    /// The lines of `c` found by searching for each line's end.
+    fn searched(c: &Chunk) -> Vec<Line<'_>> {
+        let mut rest: &[u8] = &c.data;
+        let (mut number, mut offset) = (c.first_line, c.first_offset);
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let (bytes, used) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], i + 1),
+                None => (rest, rest.len()),
+            };
+            out.push(Line {
+                number,
+                offset,
+                bytes,
+            });
+            rest = &rest[used..];
+            number += 1;
+            offset += used as u64;
+        }
+        out
+    }
+
+    #[test]
+    fn a_chunk_without_its_index_or_with_a_wrong_one_gives_the_same_lines() {
+        let text = b"a b\n\nccc\nlast";
+        let right = SliceChunks::new(Bytes::from_static(text))
+            .next()
+            .expect("a chunk");
+        let want: Lines = lines_of(std::iter::once(right.clone()));
+        assert_eq!(want.len(), 4);
+        for wrong in [
+            None,
+            Some(vec![]),
+            Some(vec![1, 2]),
+            Some(vec![3, 99]),
+            Some(vec![5, 3]),
+        ] {
+            let c = Chunk {
+                newlines: wrong.clone().map(Into::into),
+                ..right.clone()
+            };
+            let got: Vec<_> = c
+                .lines()
+                .map(|l| (l.number, l.offset, l.bytes.to_vec(), None))
+                .collect();
+            assert_eq!(got, want, "{wrong:?}");
+        }
     }
 
     #[test]
