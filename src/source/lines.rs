@@ -73,22 +73,20 @@ impl Chunk {
             if pos >= data.len() {
                 return None;
             }
-            let indexed = index.as_mut().map(|it| {
-                it.next()
-                    .map(|&e| e as usize)
-                    .filter(|&e| e >= pos && data.get(e) == Some(&b'\n'))
-            });
-            let newline = match indexed {
-                Some(Some(e)) => Some(e),
-                // The index ran out: no newline is left, unless it is wrong.
-                Some(None) | None => {
-                    let found = memchr::memchr(b'\n', &data[pos..]).map(|i| pos + i);
-                    if found.is_some() {
-                        index = None;
-                    }
-                    found
+            let indexed = index
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(|&e| e as usize)
+                .filter(|&e| e >= pos && data.get(e) == Some(&b'\n'));
+            // No index, or it ran out: no newline is left, unless it is
+            // wrong (then the rest is searched).
+            let newline = indexed.or_else(|| {
+                let found = memchr::memchr(b'\n', &data[pos..]).map(|i| pos + i);
+                if found.is_some() {
+                    index = None;
                 }
-            };
+                found
+            });
             let end = newline.unwrap_or(data.len());
             let line = Line {
                 number,
