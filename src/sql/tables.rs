@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use tokio::sync::OnceCell;
@@ -42,6 +43,9 @@ pub struct LakeTable {
     lake: Arc<Lake>,
     /// Built, with its object store known to the session, but not loaded.
     unloaded: DeltaTable,
+    /// The session's settings, for the scans deltalake plans (see
+    /// [`LakeTable::loaded`]).
+    settings: Arc<SessionState>,
     opened: OnceCell<(DeltaTable, Arc<dyn TableProvider>)>,
     /// Its files by day ([`LakeTable::files_by_day`]), listed once.
     days: OnceCell<Option<BTreeMap<i32, String>>>,
@@ -104,6 +108,13 @@ impl LakeSchema {
         let mut schema = Self::default();
         let state = ctx.state();
         let mut found = Vec::new();
+        // Only the settings: the whole state would hold the catalog this
+        // schema joins, a cycle.
+        let settings = Arc::new(
+            SessionStateBuilder::new()
+                .with_config(state.config().clone())
+                .build(),
+        );
         let tables = if lake.is_some() {
             &[Table::Logs, Table::Rejects, Table::Ingested][..]
         } else {
@@ -131,6 +142,7 @@ impl LakeSchema {
                     which,
                     lake: Arc::clone(lake),
                     unloaded,
+                    settings: Arc::clone(&settings),
                     opened: OnceCell::new(),
                     days: OnceCell::new(),
                 }),
@@ -202,8 +214,15 @@ impl LakeTable {
                 let opening = self.lake.opening(self.which, &url).await;
                 return Err(OpenError(format!("{opening}: {e}")));
             }
+            // With the session's settings, deltalake's scans filter rows
+            // in the Parquet reader only when `pushdown_filters` is on, as
+            // DataFusion's own do (it is off by default). Without them it
+            // always did: on the lake that cost q2 (a filter keeping 4% of
+            // the rows) about a seventh of its scan, and it still prunes
+            // row groups by their statistics either way.
             let provider = table
                 .table_provider()
+                .with_session(Arc::clone(&self.settings))
                 .await
                 .map_err(|e| OpenError(format!("reading the {name} table: {e}")))?;
             Ok::<_, OpenError>((table, provider))
