@@ -87,29 +87,37 @@ impl<'a> LogRecord<'a> {
     /// The text fields, in the order of [`Column::TEXT`] (the schema's
     /// order): the one list of them that writers and tests walk.
     pub fn text_fields(&self) -> [Option<&'a [u8]>; Column::TEXT.len()] {
-        [
-            self.bucket_owner,
-            self.bucket,
-            self.remote_ip,
-            self.requester,
-            self.request_id,
-            self.operation,
-            self.key,
-            self.request_uri,
-            self.error_code,
-            self.referer,
-            self.user_agent,
-            self.version_id,
-            self.host_id,
-            self.signature_version,
-            self.cipher_suite,
-            self.authentication_type,
-            self.host_header,
-            self.tls_version,
-            self.access_point_arn,
-            self.source_region,
-            self.extra_fields,
-        ]
+        std::array::from_fn(|i| self.text_field(i))
+    }
+
+    /// The `i`th of [`LogRecord::text_fields`] (`None` past the last), for
+    /// a writer that builds only some of them.
+    #[inline]
+    pub fn text_field(&self, i: usize) -> Option<&'a [u8]> {
+        match i {
+            0 => self.bucket_owner,
+            1 => self.bucket,
+            2 => self.remote_ip,
+            3 => self.requester,
+            4 => self.request_id,
+            5 => self.operation,
+            6 => self.key,
+            7 => self.request_uri,
+            8 => self.error_code,
+            9 => self.referer,
+            10 => self.user_agent,
+            11 => self.version_id,
+            12 => self.host_id,
+            13 => self.signature_version,
+            14 => self.cipher_suite,
+            15 => self.authentication_type,
+            16 => self.host_header,
+            17 => self.tls_version,
+            18 => self.access_point_arn,
+            19 => self.source_region,
+            20 => self.extra_fields,
+            _ => None,
+        }
     }
 
     /// A field of this record as text: a slice of [`LogRecord::utf8_line`]
