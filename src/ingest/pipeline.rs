@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Result, anyhow};
+use arrow::array::RecordBatch;
 use rayon::prelude::*;
 
 use super::reader::{Read, read_objects};
-use super::worker::{DayRows, Parsed, parse_bundle};
+use super::worker::{Parsed, parse_bundle};
 use super::writer::{DayFile, FILE_ROWS, FlushJob, Flushed, encoder, write_job};
 use super::{LagHistogram, ObjectTally, Options, Summary, min_opt};
 use crate::batch::Reject;
@@ -49,7 +50,7 @@ pub(super) struct ReadAll {
 /// A day's batches waiting to be written, and the objects they came from.
 #[derive(Default)]
 pub(super) struct DayBuffer {
-    batches: Vec<DayRows>,
+    batches: Vec<RecordBatch>,
     bytes: usize,
     objects: BTreeSet<usize>,
 }
@@ -72,9 +73,9 @@ impl DayBuffers {
         }
     }
 
-    /// Adds rows of one day from `objects`.
-    pub(super) fn add(&mut self, day: i32, batch: DayRows, objects: &BTreeSet<usize>) {
-        let size = batch.memory_size();
+    /// Adds a batch of one day's rows from `objects`.
+    pub(super) fn add(&mut self, day: i32, batch: RecordBatch, objects: &BTreeSet<usize>) {
+        let size = batch.get_array_memory_size();
         let buf = self.days.entry(day).or_default();
         buf.batches.push(batch);
         buf.bytes += size;

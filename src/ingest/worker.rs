@@ -1,7 +1,7 @@
 //! The workers: one chunk of lines parsed into Arrow batches (one per UTC
 //! day), rejects and the tallies of its object.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -22,7 +22,7 @@ pub(super) struct Parsed {
     pub(super) object: usize,
     /// Record batches, one per UTC day, of the rows of `day_objects`: the
     /// chunks of a bundle share their batches, which come with its last.
-    pub(super) days: Vec<(i32, DayRows)>,
+    pub(super) days: Vec<(i32, RecordBatch)>,
     pub(super) day_objects: BTreeSet<usize>,
     pub(super) rejects: Vec<Reject>,
     pub(super) records: u64,
@@ -131,96 +131,21 @@ impl Sink for ChunkSink<'_> {
     }
 }
 
-/// Rows of one UTC day: a whole batch, or some rows of a batch that holds
-/// other days' rows too.
-#[derive(Debug, Clone)]
-pub(super) struct DayRows {
-    pub(super) batch: RecordBatch,
-    /// The day's rows of `batch`, ascending; `None` when all its rows are.
-    pub(super) rows: Option<Arc<[u32]>>,
-}
-
-impl DayRows {
-    /// All of `batch`.
-    pub(super) fn all(batch: RecordBatch) -> Self {
-        DayRows { batch, rows: None }
-    }
-
-    pub(super) fn num_rows(&self) -> usize {
-        self.rows
-            .as_ref()
-            .map_or(self.batch.num_rows(), |r| r.len())
-    }
-
-    /// The memory it holds: its batch (which no other day holds) and its
-    /// list of rows.
-    pub(super) fn memory_size(&self) -> usize {
-        let list = self
-            .rows
-            .as_ref()
-            .map_or(0, |r| std::mem::size_of_val(&**r));
-        self.batch.get_array_memory_size() + list
-    }
-
-    /// Calls `f` with each of its rows and the row's `request_time`, in
-    /// row order.
-    pub(super) fn each_time(&self, mut f: impl FnMut(u32, i64)) {
-        let times = self
-            .batch
-            .column(Column::RequestTime.index())
-            .as_primitive::<TimestampMicrosecondType>()
-            .values();
-        match &self.rows {
-            None => (0u32..).zip(times.iter()).for_each(|(r, &t)| f(r, t)),
-            Some(rows) => rows.iter().for_each(|&r| {
-                if let Some(&t) = times.get(r as usize) {
-                    f(r, t);
-                }
-            }),
-        }
-    }
-}
-
-/// Splits a batch of records by UTC day. The day with the most rows (the
-/// earliest of equals) keeps the batch and a list of its rows; the other
-/// days' rows are copied out. Late records are a few in a batch, and
-/// copying a batch for the day most of it is was a copy of everything read.
-pub(super) fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, DayRows)>> {
+/// Splits a batch of records into one batch per UTC day.
+pub(super) fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
     let times = batch
         .column(Column::RequestTime.index())
         .as_primitive::<TimestampMicrosecondType>();
     let days: Vec<i32> = times.values().iter().map(|&t| civil::day_of(t)).collect();
-    let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
-    for &d in &days {
-        *counts.entry(d).or_default() += 1;
+    let distinct: BTreeSet<i32> = days.iter().copied().collect();
+    if distinct.len() <= 1 {
+        return Ok(distinct.into_iter().map(|d| (d, batch.clone())).collect());
     }
-    if counts.len() <= 1 {
-        return Ok(counts
-            .into_keys()
-            .map(|d| (d, DayRows::all(batch.clone())))
-            .collect());
-    }
-    let main = counts
-        .iter()
-        .max_by_key(|&(&d, &n)| (n, std::cmp::Reverse(d)))
-        .map(|(&d, _)| d);
-    counts
-        .into_keys()
+    distinct
+        .into_iter()
         .map(|d| {
-            if Some(d) == main {
-                let rows: Arc<[u32]> = (0u32..)
-                    .zip(&days)
-                    .filter(|&(_, &x)| x == d)
-                    .map(|(r, _)| r)
-                    .collect();
-                let part = DayRows {
-                    batch: batch.clone(),
-                    rows: Some(rows),
-                };
-                return Ok((d, part));
-            }
             let mask = BooleanArray::from_iter(days.iter().map(|&x| Some(x == d)));
-            Ok((d, DayRows::all(filter_record_batch(batch, &mask)?)))
+            Ok((d, filter_record_batch(batch, &mask)?))
         })
         .collect()
 }

@@ -16,15 +16,15 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use anyhow::{Context, Result, anyhow, bail};
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::file::writer::SerializedFileWriter;
 
 use super::min_opt;
-use super::worker::DayRows;
 use crate::lake::{ROW_GROUP_ROWS, synced_size, writer_properties};
-use crate::schema;
+use crate::schema::{self, Column};
 
 /// A day's file takes hand-overs until it holds this many rows; the next
 /// starts a new file (about 150 MB of Parquet, as big as a compaction's).
@@ -33,7 +33,7 @@ pub(super) const FILE_ROWS: u64 = 2_000_000;
 /// A day's rows handed to the writer threads: the `turn`th hand-over
 /// appended to `file`.
 pub(super) struct FlushJob {
-    pub(super) batches: Vec<DayRows>,
+    pub(super) batches: Vec<RecordBatch>,
     pub(super) objects: BTreeSet<usize>,
     pub(super) file: std::sync::Arc<DayFile>,
     pub(super) turn: usize,
@@ -222,16 +222,25 @@ impl DayFile {
 /// deterministic), in slices of `slice` rows: the sorted day is never
 /// materialised whole, so a writer holds its input and one slice.
 pub(super) fn sorted_slices(
-    batches: &[DayRows],
+    batches: &[RecordBatch],
     slice: usize,
 ) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
     let mut keys: Vec<(i64, u32, u32)> =
-        Vec::with_capacity(batches.iter().map(DayRows::num_rows).sum());
-    for (b, part) in (0u32..).zip(batches) {
-        part.each_time(|r, t| keys.push((t, b, r)));
+        Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for (b, batch) in batches.iter().enumerate() {
+        let times = batch
+            .column(Column::RequestTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
+        keys.extend(
+            times
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(r, &t)| (t, b as u32, r as u32)),
+        );
     }
     keys.sort_unstable();
-    let refs: Vec<&RecordBatch> = batches.iter().map(|p| &p.batch).collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
     let chunks: Vec<Vec<(usize, usize)>> = keys
         .chunks(slice.max(1))
         .map(|c| {
@@ -257,13 +266,14 @@ pub(super) fn write_job(
     job.file.append(dir, job.turn, encoded, &job.objects)
 }
 
-fn encode(batches: &[DayRows], encoder: &ArrowRowGroupWriterFactory) -> Result<Encoded> {
+fn encode(batches: &[RecordBatch], encoder: &ArrowRowGroupWriterFactory) -> Result<Encoded> {
     let (mut first, mut last) = (None, None);
-    for part in batches {
-        part.each_time(|_, t| {
-            first = min_opt(first, Some(t));
-            last = last.max(Some(t));
-        });
+    for b in batches {
+        let times = b
+            .column(Column::RequestTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
+        first = min_opt(first, times.values().iter().copied().min());
+        last = last.max(times.values().iter().copied().max());
     }
     let schema = schema::records();
     let mut out = Encoded {
@@ -314,9 +324,7 @@ mod tests {
     use crate::batch::LogBatchBuilder;
     use crate::lake::read_parquet;
     use crate::parse::parse_line;
-    use crate::schema::Column;
     use arrow::array::{Array, AsArray};
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     const LINE: &[u8] = br#"o b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 a ID REST.GET.OBJECT k "GET / HTTP/1.1" 200 - 5 - 7 6 "-" "ua" - x y"#;
@@ -333,7 +341,7 @@ mod tests {
 
     fn job(file: &Arc<DayFile>, turn: usize, name: &str, rows: i64) -> FlushJob {
         FlushJob {
-            batches: vec![DayRows::all(batch(name, rows))],
+            batches: vec![batch(name, rows)],
             objects: BTreeSet::from([turn]),
             file: Arc::clone(file),
             turn,
@@ -397,7 +405,7 @@ mod tests {
                 let rec = parse_line(line.as_bytes()).expect("valid");
                 b.append(&rec, &format!("object-{part}"), j as i64 + 1);
             }
-            batches.push(DayRows::all(b.finish()));
+            batches.push(b.finish());
         }
         for i in 0..12 {
             expected.push((i % 3 != 2).then(|| key(i)));
@@ -420,73 +428,6 @@ mod tests {
             keys.extend((0..k.len()).map(|i| k.is_valid(i).then(|| k.value(i).to_string())));
         }
         assert_eq!(keys, expected);
-    }
-
-    #[test]
-    fn a_batch_of_several_days_is_split_and_each_day_written_alone() {
-        // One batch: mostly 7 February, in reverse time order, with late
-        // records of the 5th and 6th between them.
-        let mut b = LogBatchBuilder::with_capacity(16);
-        let mut want: BTreeMap<&str, Vec<(String, i64)>> = BTreeMap::new();
-        for i in 0..12i64 {
-            let (day, stamp) = match i % 4 {
-                1 => ("2019-02-05", format!("05/Feb/2019:23:59:{:02}", 59 - i)),
-                3 if i > 4 => ("2019-02-06", format!("06/Feb/2019:10:00:{:02}", 59 - i)),
-                _ => ("2019-02-07", format!("07/Feb/2019:00:00:{:02}", 59 - i)),
-            };
-            let line = format!(
-                "o b [{stamp} +0000] 1.2.3.4 a ID REST.GET.OBJECT k{i} \"GET / HTTP/1.1\" 200 - 5 - 7 6 \"-\" \"ua\" - x y"
-            );
-            let rec = parse_line(line.as_bytes()).expect("valid");
-            b.append(&rec, "object", i + 1);
-            want.entry(day).or_default().push((format!("k{i}"), 59 - i));
-        }
-        let batch = b.finish();
-        let parts = super::super::worker::split_by_day(&batch).expect("split");
-        let days: Vec<String> = parts
-            .iter()
-            .map(|(d, _)| crate::civil::date_string(*d))
-            .collect();
-        assert_eq!(days, ["2019-02-05", "2019-02-06", "2019-02-07"]);
-        // The main day keeps the batch itself; the others are copies.
-        let (_, main) = &parts[2];
-        assert_eq!(main.batch.num_rows(), 12);
-        assert_eq!(main.rows.as_deref(), Some(&[0, 2, 3, 4, 6, 8, 10][..]));
-        assert!(parts[..2].iter().all(|(_, p)| p.rows.is_none()));
-        assert_eq!(parts.iter().map(|(_, p)| p.num_rows()).sum::<usize>(), 12);
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        let encoder = encoder().expect("encoder");
-        for (day, part) in parts {
-            let name = crate::civil::date_string(day);
-            let file = Arc::new(DayFile::new(day, format!("date={name}/part-1.parquet")));
-            let job = FlushJob {
-                batches: vec![part],
-                objects: BTreeSet::from([0]),
-                file: Arc::clone(&file),
-                turn: 0,
-            };
-            write_job(dir.path(), &job, &encoder).expect("written");
-            let flushed = file.close(dir.path()).expect("closed");
-            // Each day's own rows, in time order, and its own time range.
-            let mut expected = want[name.as_str()].clone();
-            expected.sort_by_key(|&(_, s)| s);
-            let mut got = Vec::new();
-            for b in read_parquet(&dir.path().join(&flushed.rel_path)).expect("read") {
-                let k = b.column(Column::Key.index()).as_string::<i32>();
-                got.extend((0..k.len()).map(|i| k.value(i).to_string()));
-            }
-            let keys: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
-            assert_eq!(got, keys, "{name}");
-            assert_eq!(flushed.rows as usize, keys.len());
-            let (first, last) = (flushed.first.expect("first"), flushed.last.expect("last"));
-            assert_eq!(crate::civil::day_of(first), day);
-            assert_eq!(crate::civil::day_of(last), day);
-            assert_eq!(
-                last - first,
-                (expected[expected.len() - 1].1 - expected[0].1) * 1_000_000
-            );
-        }
     }
 
     #[test]
