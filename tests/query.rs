@@ -406,6 +406,44 @@ fn a_date_range_prunes_partitions() {
     }
 }
 
+/// The plan of a filtered query on the lake, with `env` set.
+fn explain_filtered(env: &[(&str, &str)]) -> String {
+    let lake = lake().display().to_string();
+    let out = crate::util::s3logs_cmd()
+        .envs(env.iter().copied())
+        .args(["query", "--lake", &lake, "--format", "csv"])
+        .arg("EXPLAIN SELECT requester, count(*) FROM logs WHERE http_status = 403 GROUP BY requester")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_lake_filters_rows_in_the_parquet_reader_only_when_the_session_says_so() {
+    // deltalake's scans follow the session's pushdown_filters, off by
+    // default as in DataFusion: the filter runs above the scan, once, and
+    // the scan still prunes row groups by the predicate.
+    let plan = explain_filtered(&[]);
+    assert!(plan.contains("FilterExec: http_status@"), "{plan}");
+    assert!(
+        plan.contains("predicate=http_status@"),
+        "prunes by it: {plan}"
+    );
+    assert!(
+        !plan.contains("AND http_status@"),
+        "the predicate once: {plan}"
+    );
+    // Set, the filter goes into the reader.
+    let plan = explain_filtered(&[("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", "true")]);
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    assert!(plan.contains("predicate=http_status@"), "{plan}");
+}
+
 #[test]
 fn a_sql_error_exits_2_with_datafusions_message() {
     let lake = lake().display().to_string();
