@@ -408,19 +408,9 @@ fn a_date_range_prunes_partitions() {
 
 /// The plan of a filtered query on the lake, with `env` set.
 fn explain_filtered(env: &[(&str, &str)]) -> String {
-    let lake = lake().display().to_string();
-    let out = crate::util::s3logs_cmd()
-        .envs(env.iter().copied())
-        .args(["query", "--lake", &lake, "--format", "csv"])
-        .arg("EXPLAIN SELECT requester, count(*) FROM logs WHERE http_status = 403 GROUP BY requester")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let sql =
+        "EXPLAIN SELECT requester, count(*) FROM logs WHERE http_status = 403 GROUP BY requester";
+    crate::util::query_with_env(lake(), sql, "csv", env)
 }
 
 #[test]

@@ -111,7 +111,18 @@ pub fn query_csv(lake: &std::path::Path, sql: &str) -> String {
 /// `s3logs query SQL --format FORMAT` over a lake (SQL or a bundled
 /// query's name); fails the test if it fails.
 pub fn query_as(lake: &std::path::Path, sql: &str, format: &str) -> String {
+    query_with_env(lake, sql, format, &[])
+}
+
+/// [`query_as`] with these variables set.
+pub fn query_with_env(
+    lake: &std::path::Path,
+    sql: &str,
+    format: &str,
+    env: &[(&str, &str)],
+) -> String {
     let out = s3logs_cmd()
+        .envs(env.iter().copied())
         .args(["query", sql, "--format", format, "--lake"])
         .arg(lake)
         .output()
