@@ -7,6 +7,7 @@ pub mod kept;
 pub mod pricing;
 pub mod queries;
 pub mod raw;
+pub mod raw_filter;
 pub mod tables;
 pub mod utc;
 pub mod views;

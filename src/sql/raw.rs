@@ -7,8 +7,10 @@
 //! chunk by chunk through a bounded channel, so memory stays flat whatever
 //! the input size. Only the columns the query reads are built: a
 //! `COUNT(*)` builds none, a query on `operation` and `bytes_sent` copies
-//! those two fields and skips the rest. Every line is still parsed whole,
-//! since the closing rule for quoted fields needs the fields around them.
+//! those two fields and skips the rest; rows that a query's filters on
+//! numbers, days or NULLs drop are not built at all ([`RowFilter`]). Every
+//! line is still parsed whole, since the closing rule for quoted fields
+//! needs the fields around them.
 //!
 //! An object that cannot be read fails the query with its name; a line
 //! that cannot be parsed is a row of `rejects` (`run_id` is `raw`).
@@ -24,12 +26,13 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use tokio::sync::mpsc::Sender;
 
+use super::raw_filter::RowFilter;
 use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::parse::{LogRecord, Reason};
 use crate::scan::{Sink, scan};
@@ -135,13 +138,33 @@ impl TableProvider for RawTable {
         TableType::Base
     }
 
+    /// The filters a record can answer, on `logs`, as inexact: the scan
+    /// skips building the rows they drop ([`RowFilter`]), and DataFusion
+    /// still applies them after it.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.kind == RawKind::Logs && RowFilter::supports(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let filter = Arc::new(RowFilter::new(filters));
         let pieces = pieces(&self.objects);
         let sizes: Vec<u64> = pieces.iter().map(Piece::size).collect();
         let groups: Vec<Vec<Piece>> = spread(&sizes, state.config().target_partitions())
@@ -173,6 +196,7 @@ impl TableProvider for RawTable {
                     pieces,
                     kind: self.kind,
                     columns: columns.clone(),
+                    filter: Arc::clone(&filter),
                     schema: Arc::clone(&built),
                 }) as Arc<dyn PartitionStream>
             })
@@ -353,6 +377,8 @@ struct RawPartition {
     kind: RawKind,
     /// The `logs` columns to build (`None`: all of them).
     columns: Option<Vec<usize>>,
+    /// The records whose rows are built.
+    filter: Arc<RowFilter>,
     schema: SchemaRef,
 }
 
@@ -382,8 +408,9 @@ impl PartitionStream for RawPartition {
         let pieces = self.pieces.clone();
         let kind = self.kind;
         let columns = self.columns.clone();
+        let filter = Arc::clone(&self.filter);
         builder.spawn_blocking(move || match kind {
-            RawKind::Logs => scan_logs(pieces, columns.as_deref(), &tx),
+            RawKind::Logs => scan_logs(pieces, columns.as_deref(), &filter, &tx),
             RawKind::Rejects => scan_rejects(pieces, &tx),
         });
         builder.build()
@@ -404,6 +431,7 @@ fn object_error(object: &Object, e: std::io::Error) -> DataFusionError {
 fn scan_logs(
     pieces: Vec<Piece>,
     columns: Option<&[usize]>,
+    filter: &RowFilter,
     tx: &Sender<Result<RecordBatch>>,
 ) -> Result<()> {
     let builder = match columns {
@@ -415,6 +443,7 @@ fn scan_logs(
     };
     let mut sink = LogSink {
         builder,
+        filter,
         source: String::new(),
         tx,
     };
@@ -454,12 +483,16 @@ fn each_chunk<S>(
 /// Records into batches of `logs`, sent on as they fill.
 struct LogSink<'a> {
     builder: LogBatchBuilder,
+    filter: &'a RowFilter,
     source: String,
     tx: &'a Sender<Result<RecordBatch>>,
 }
 
 impl Sink for LogSink<'_> {
     fn record(&mut self, line: &Line<'_>, rec: &LogRecord<'_>) -> bool {
+        if !self.filter.keeps(rec) {
+            return true;
+        }
         self.builder.append(rec, &self.source, line.number as i64);
         !self.builder.is_full() || send(self.tx, self.builder.finish())
     }
