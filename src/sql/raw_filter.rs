@@ -30,8 +30,42 @@ enum Test {
         op: Operator,
         value: i64,
     },
-    /// `column IS NULL`, or `IS NOT NULL` when `negated`.
-    Null { column: Column, negated: bool },
+    /// `IS NULL` of a field, or `IS NOT NULL` when `negated`.
+    Null { field: Field, negated: bool },
+}
+
+/// Where a record keeps a column's value, found once per filter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Field {
+    /// The `i`th of [`LogRecord::text_fields`].
+    Text(usize),
+    AclRequired,
+    /// A column of [`number`].
+    Number(Column),
+    /// A column that is never NULL (`request_time`, `source_file`, …).
+    Never,
+}
+
+impl Field {
+    fn of(column: Column) -> Self {
+        if let Some(i) = Column::TEXT.iter().position(|&c| c == column) {
+            return Field::Text(i);
+        }
+        match column {
+            Column::AclRequired => Field::AclRequired,
+            c if number_column(c) => Field::Number(c),
+            _ => Field::Never,
+        }
+    }
+
+    fn is_null(self, rec: &LogRecord<'_>) -> bool {
+        match self {
+            Field::Text(i) => rec.text_field(i).is_none(),
+            Field::AclRequired => rec.acl_required.is_none(),
+            Field::Number(c) => number(rec, c).is_some_and(|v| v.is_none()),
+            Field::Never => false,
+        }
+    }
 }
 
 impl RowFilter {
@@ -63,7 +97,7 @@ impl Test {
                 Some(None) => false,
                 None => true,
             },
-            Test::Null { column, negated } => is_null(rec, column).is_none_or(|n| n != negated),
+            Test::Null { field, negated } => field.is_null(rec) != negated,
         }
     }
 }
@@ -92,19 +126,6 @@ fn number(rec: &LogRecord<'_>, column: Column) -> Option<Option<i64>> {
         Column::Date => Some(i64::from(crate::civil::day_of(rec.request_time))),
         _ => return None,
     })
-}
-
-/// Whether the column is NULL for the record; `None` for the columns the
-/// scan adds itself (`source_file`, `source_line`), which never are.
-fn is_null(rec: &LogRecord<'_>, column: Column) -> Option<bool> {
-    if let Some(i) = Column::TEXT.iter().position(|&c| c == column) {
-        return Some(rec.text_field(i).is_none());
-    }
-    match column {
-        Column::AclRequired => Some(rec.acl_required.is_none()),
-        Column::RequestTime => Some(false),
-        _ => number(rec, column).map(|v| v.is_none()),
-    }
 }
 
 /// The test a filter is, when it is one.
@@ -136,11 +157,11 @@ fn test(filter: &Expr) -> Option<Test> {
             number_column(column).then_some(Test::Compare { column, op, value })
         }
         Expr::IsNull(inner) => Some(Test::Null {
-            column: column_of(inner, false)?,
+            field: Field::of(column_of(inner, false)?),
             negated: false,
         }),
         Expr::IsNotNull(inner) => Some(Test::Null {
-            column: column_of(inner, false)?,
+            field: Field::of(column_of(inner, false)?),
             negated: true,
         }),
         _ => None,
@@ -214,6 +235,11 @@ mod tests {
         assert!(!keeps(&[
             col("bytes_sent").gt(lit(4i64)),
             col("total_time_ms").gt(lit(8))
+        ]));
+        assert!(!keeps(&[col("source_file").is_null()]), "never NULL");
+        assert!(keeps(&[
+            col("request_time").is_not_null(),
+            col("date").is_not_null()
         ]));
         // A NULL compares to nothing; IS NULL sees it.
         assert!(!keeps(&[col("object_size").gt_eq(lit(0i64))]));
