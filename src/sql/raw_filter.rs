@@ -185,7 +185,7 @@ fn number_column(column: Column) -> bool {
 /// cannot narrow), which keeps every value as it is.
 fn column_of(e: &Expr, widened: bool) -> Option<Column> {
     match e {
-        Expr::Column(c) => Column::ALL.iter().copied().find(|col| col.name() == c.name),
+        Expr::Column(c) => Column::from_name(&c.name),
         Expr::Cast(Cast { expr, field })
             if widened && *field.data_type() == arrow::datatypes::DataType::Int64 =>
         {
