@@ -320,18 +320,6 @@ static LOGS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
-static LOGS_VIEWED: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let fields: Vec<Field> = LOGS
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-});
-
 static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new(SOURCE_FILE, DataType::Utf8, true),
@@ -352,14 +340,6 @@ pub fn records() -> SchemaRef {
 /// The `logs` table: [`records`] plus the `date` partition column.
 pub fn logs() -> SchemaRef {
     Arc::clone(&LOGS)
-}
-
-/// [`logs`] with its text as `Utf8View` instead of `Utf8`: the same
-/// strings, held as views of the bytes they were read from rather than
-/// copies (what the raw-file tables hold, and what DataFusion reads the
-/// lake's Parquet text as). The files of the lake keep `Utf8`.
-pub fn logs_viewed() -> SchemaRef {
-    Arc::clone(&LOGS_VIEWED)
 }
 
 /// The `rejects` table: lines that could not be read, with their raw bytes.
@@ -393,15 +373,5 @@ mod tests {
             .filter(|c| c.data_type() == DataType::Utf8)
             .count();
         assert_eq!(texts, Column::TEXT.len());
-        // The viewed schema differs in the text types only.
-        let viewed = logs_viewed();
-        for (f, v) in s.fields().iter().zip(viewed.fields()) {
-            assert_eq!(f.name(), v.name());
-            let want = match f.data_type() {
-                DataType::Utf8 => DataType::Utf8View,
-                t => t.clone(),
-            };
-            assert_eq!(v.data_type(), &want);
-        }
     }
 }

@@ -378,7 +378,7 @@ pub async fn in_memory(
         let (logs, rejects) = read.context("reading the logs table")?;
         say_time("table", "logs and rejects", start);
         for (name, schema, parts) in [
-            ("logs", crate::schema::logs_viewed(), logs),
+            ("logs", crate::schema::logs(), logs),
             ("rejects", crate::schema::rejects(), rejects),
         ] {
             ctx.deregister_table(name)?;

@@ -6,11 +6,8 @@
 //! the least loaded partition), and each partition streams its objects
 //! chunk by chunk through a bounded channel, so memory stays flat whatever
 //! the input size. Only the columns the query reads are built: a
-//! `COUNT(*)` builds none, a query on `operation` and `bytes_sent` builds
-//! those two and skips the rest. Text is not copied: the `logs` table's
-//! strings are `Utf8View`, views of the chunks the lines were read from
-//! (a mapped file's pages, or a decompressed chunk), as DataFusion reads
-//! the lake's text; rows that a query's filters on
+//! `COUNT(*)` builds none, a query on `operation` and `bytes_sent` copies
+//! those two fields and skips the rest; rows that a query's filters on
 //! numbers, days or NULLs drop are not built at all ([`RowFilter`]). Every
 //! line is still parsed whole, since the closing rule for quoted fields
 //! needs the fields around them.
@@ -36,7 +33,7 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use tokio::sync::mpsc::Sender;
 
 use super::raw_filter::RowFilter;
-use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder, Viewed};
+use crate::batch::{LogBatchBuilder, Reject, RejectBatchBuilder};
 use crate::parse::{LogRecord, Reason};
 use crate::scan::{Sink, scan};
 use crate::schema;
@@ -132,7 +129,7 @@ pub type Batches = Vec<Vec<RecordBatch>>;
 impl TableProvider for RawTable {
     fn schema(&self) -> SchemaRef {
         match self.kind {
-            RawKind::Logs => schema::logs_viewed(),
+            RawKind::Logs => schema::logs(),
             RawKind::Rejects => schema::rejects(),
         }
     }
@@ -186,10 +183,10 @@ impl TableProvider for RawTable {
                     .iter()
                     .map(|c| sorted.binary_search(c).unwrap_or_default())
                     .collect();
-                let built = Arc::new(schema::logs_viewed().project(&sorted)?);
+                let built = Arc::new(schema::logs().project(&sorted)?);
                 (built, Some(sorted), Some(order))
             }
-            (RawKind::Logs, None) => (schema::logs_viewed(), None, None),
+            (RawKind::Logs, None) => (schema::logs(), None, None),
             (RawKind::Rejects, p) => (schema::rejects(), None, p.cloned()),
         };
         let partitions: Vec<Arc<dyn PartitionStream>> = groups
@@ -454,10 +451,7 @@ fn scan_logs(
         pieces,
         &mut sink,
         |sink, object| sink.source.clone_from(&object.name),
-        |sink, chunk| {
-            sink.builder.over(chunk);
-            Ok(scan(chunk, sink))
-        },
+        |sink, chunk| Ok(scan(chunk, sink)),
     )?;
     if whole && !sink.builder.is_empty() {
         send(tx, sink.builder.finish());
@@ -488,7 +482,7 @@ fn each_chunk<S>(
 
 /// Records into batches of `logs`, sent on as they fill.
 struct LogSink<'a> {
-    builder: LogBatchBuilder<Viewed>,
+    builder: LogBatchBuilder,
     filter: &'a RowFilter,
     source: String,
     tx: &'a Sender<Result<RecordBatch>>,
@@ -563,7 +557,7 @@ fn scan_rejects(pieces: Vec<Piece>, tx: &Sender<Result<RecordBatch>>) -> Result<
 
 /// Records and rejected lines both, each into its own batches.
 struct BothSink {
-    builder: LogBatchBuilder<Viewed>,
+    builder: LogBatchBuilder,
     source: String,
     done: Vec<RecordBatch>,
     rejects: RejectSink,
@@ -609,7 +603,6 @@ fn read_pieces(
         },
         |sink, chunk| {
             within(chunk.data.len())?;
-            sink.builder.over(chunk);
             scan(chunk, sink);
             rejects.extend(sink.rejects.take(false));
             Ok(true)
@@ -716,7 +709,7 @@ mod tests {
             assert_eq!(l.len(), partitions);
             assert_eq!(r.len(), partitions);
             let (l, r) = (l.concat(), r.concat());
-            assert!(l.iter().all(|b| b.schema() == schema::logs_viewed()));
+            assert!(l.iter().all(|b| b.schema() == schema::logs()));
             assert!(r.iter().all(|b| b.schema() == schema::rejects()));
             let (want_l, got_l) = (rows(&logs), rows(&l));
             assert!(want_l.len() > 100, "the sample's records");
